@@ -1,0 +1,1 @@
+"""Framework adapters, one package per framework, found by name through bench.backends."""

@@ -1,0 +1,222 @@
+"""The six networks in PyTorch, for any input size from 28x28x1 to 224x224x3.
+
+Initialisation, one scheme for every network (the Keras backend copies it):
+
+| layer | weights | bias |
+|---|---|---|
+| Conv2d | Kaiming (He) normal, fan_out, gain sqrt(2) | zeros |
+| Linear | normal(0, 0.01) | zeros |
+| BatchNorm | scale 1 | shift 0 |
+
+This is torchvision's scheme for VGG and MobileNetV2 (He et al. 2015 for the convolutions).
+
+How each network adapts to the input (``small`` means the shorter side is below 64 px):
+
+- ``simple_cnn``: two 3x3 conv (32, 64 channels) + BN + ReLU + 2x2 max-pool blocks, a
+  dense layer of 128 and the classifier. The feature map is flattened in
+  height-width-channel order (Keras' order) so dense weights move across backends as is.
+- ``vgg16_bn``: torchvision's ``vgg16_bn`` at 224 px and above (7x7 average pool,
+  4096-4096 head with dropout 0.5). Below 224 px, the CIFAR-style head: global average
+  pool, dense 512 + ReLU, classifier (no dropout); a max-pool is skipped when its input
+  is smaller than 2x2 (28 px: 28-14-7-3-1).
+- ``mobilenet_v2``: torchvision's ``mobilenet_v2`` (width multiplier included). Small
+  inputs keep resolution in the stem: the first conv and the first stride-2 stage use
+  stride 1 (total stride 8 instead of 32), as CIFAR versions do.
+- ``resnet20/56/110``: He et al. 2016 section 4.2, the CIFAR ResNets Smith & Topin used:
+  3x3 conv 16, three stages of n = (depth-2)/6 basic blocks (16, 32, 64 channels,
+  strides 1, 2, 2), projection shortcuts (1x1 conv + BN, "option B") where the shape
+  changes, global average pool, classifier. Any input size; resolution is never
+  reduced in the stem.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def init_weights(model: nn.Module) -> nn.Module:
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+    return model
+
+
+class _BN:
+    """Batch-norm factory with the spec's momentum (PyTorch sense) and epsilon."""
+
+    def __init__(self, momentum: float, eps: float):
+        self.momentum, self.eps = momentum, eps
+
+    def __call__(self, c: int) -> nn.BatchNorm2d:
+        return nn.BatchNorm2d(c, eps=self.eps, momentum=self.momentum)
+
+
+class FlattenHWC(nn.Module):
+    """Flatten NCHW in (H, W, C) order, the order Keras flattens NHWC in."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 2, 3, 1).flatten(1)
+
+
+def _ch(c: int, width: float) -> int:
+    return max(1, int(round(c * width)))
+
+
+def simple_cnn(in_ch, num_classes, size, bn, width=1.0):
+    c1, c2, d = _ch(32, width), _ch(64, width), _ch(128, width)
+    h, w = size
+    return nn.Sequential(
+        nn.Conv2d(in_ch, c1, 3, padding=1, bias=False), bn(c1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 3, padding=1, bias=False), bn(c2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        FlattenHWC(),
+        nn.Linear(c2 * (h // 4) * (w // 4), d), nn.ReLU(inplace=True),
+        nn.Linear(d, num_classes),
+    )
+
+
+VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+
+
+def vgg16_bn(in_ch, num_classes, size, bn, width=1.0):
+    layers: list[nn.Module] = []
+    c, side = in_ch, min(size)
+    for v in VGG16_CFG:
+        if v == "M":
+            if side >= 2:
+                layers.append(nn.MaxPool2d(2, 2))
+                side //= 2
+            continue
+        out = _ch(v, width)
+        # torchvision keeps conv biases in vgg16_bn; kept for an identical parameter count
+        layers += [nn.Conv2d(c, out, 3, padding=1), bn(out), nn.ReLU(inplace=True)]
+        c = out
+    if min(size) >= 224:
+        head = [
+            nn.AdaptiveAvgPool2d((7, 7)), FlattenHWC(),
+            nn.Linear(c * 49, 4096), nn.ReLU(True), nn.Dropout(0.5),
+            nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(0.5),
+            nn.Linear(4096, num_classes),
+        ]
+    else:
+        hidden = _ch(512, width)
+        head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(c, hidden), nn.ReLU(True),
+                nn.Linear(hidden, num_classes)]
+    return nn.Sequential(nn.Sequential(*layers), nn.Sequential(*head))
+
+
+def _make_divisible(v: float, divisor: int = 8) -> int:
+    """torchvision's rounding of MobileNetV2 channel counts."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, inp, oup, stride, expand, bn):
+        super().__init__()
+        hidden = int(round(inp * expand))
+        self.use_res = stride == 1 and inp == oup
+        layers: list[nn.Module] = []
+        if expand != 1:
+            layers += [nn.Conv2d(inp, hidden, 1, bias=False), bn(hidden), nn.ReLU6(inplace=True)]
+        layers += [
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), bn(hidden), nn.ReLU6(inplace=True),
+            nn.Conv2d(hidden, oup, 1, bias=False), bn(oup),
+        ]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res else self.conv(x)
+
+
+MOBILENET_V2_CFG = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+def mobilenet_v2(in_ch, num_classes, size, bn, width=1.0):
+    small = min(size) < 64
+    c = _make_divisible(32 * width)
+    last = _make_divisible(1280 * max(1.0, width))
+    feats: list[nn.Module] = [nn.Sequential(
+        nn.Conv2d(in_ch, c, 3, 1 if small else 2, 1, bias=False), bn(c), nn.ReLU6(inplace=True))]
+    for i, (t, ch, n, s) in enumerate(MOBILENET_V2_CFG):
+        out = _make_divisible(ch * width)
+        if small and i == 1:
+            s = 1
+        for j in range(n):
+            feats.append(InvertedResidual(c, out, s if j == 0 else 1, t, bn))
+            c = out
+    feats.append(nn.Sequential(nn.Conv2d(c, last, 1, bias=False), bn(last), nn.ReLU6(inplace=True)))
+    return nn.Sequential(
+        nn.Sequential(*feats),
+        nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Dropout(0.2), nn.Linear(last, num_classes)),
+    )
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, inp, oup, stride, bn):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inp, oup, 3, stride, 1, bias=False)
+        self.bn1 = bn(oup)
+        self.conv2 = nn.Conv2d(oup, oup, 3, 1, 1, bias=False)
+        self.bn2 = bn(oup)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or inp != oup:
+            self.shortcut = nn.Sequential(nn.Conv2d(inp, oup, 1, stride, bias=False), bn(oup))
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return torch.relu(y + self.shortcut(x))
+
+
+def cifar_resnet(depth):
+    if (depth - 2) % 6:
+        raise ValueError(f"CIFAR ResNet depth must be 6n+2; received {depth}")
+    n = (depth - 2) // 6
+
+    def build(in_ch, num_classes, size, bn, width=1.0):
+        widths = [_ch(16, width), _ch(32, width), _ch(64, width)]
+        layers: list[nn.Module] = [nn.Conv2d(in_ch, widths[0], 3, 1, 1, bias=False), bn(widths[0]), nn.ReLU(inplace=True)]
+        c = widths[0]
+        for stage, w in enumerate(widths):
+            for j in range(n):
+                layers.append(BasicBlock(c, w, 2 if (stage > 0 and j == 0) else 1, bn))
+                c = w
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(c, num_classes)]
+        return nn.Sequential(*layers)
+
+    return build
+
+
+BUILDERS = {
+    "simple_cnn": simple_cnn,
+    "vgg16_bn": vgg16_bn,
+    "mobilenet_v2": mobilenet_v2,
+    "resnet20": cifar_resnet(20),
+    "resnet56": cifar_resnet(56),
+    "resnet110": cifar_resnet(110),
+}
+
+
+def build(name: str, input_shape, num_classes: int, bn_momentum=0.1, bn_eps=1e-5, width=1.0) -> nn.Module:
+    """Build and initialise network ``name`` for ``input_shape`` = (H, W, C)."""
+    h, w, c = input_shape
+    model = BUILDERS[name](c, num_classes, (h, w), _BN(bn_momentum, bn_eps), width)
+    return init_weights(model)
+
+
+def count_trainable(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+__all__ = ["BUILDERS", "build", "count_trainable", "init_weights"]

@@ -1,0 +1,163 @@
+"""The PyTorch trainer behind the core's loop (see ``bench/backends.py`` for the interface).
+
+The data stay on the device as uint8 NHWC; each step gathers its batch there,
+augments it (shift and flip on uint8, rotation on float), converts it to the
+network's dtype and normalises ``(x/255 - mean) / std`` with the training set's
+per-channel statistics. Losses and correct counts stay on the device until the
+core collects them (every few dozen steps), so no step waits for the device.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from backends.torch.networks import build, count_trainable
+from backends.torch.optim import SGD
+
+EVAL_BATCH = 1000
+
+
+def pick_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        from bench.errors import BenchError
+
+        raise BenchError(f"device {requested!r} requested but CUDA is not available; allowed here: auto | cpu")
+    return torch.device(requested)
+
+
+class TorchTrainer:
+    def __init__(self, spec, data):
+        self.spec = spec
+        self.device = pick_device(spec.device)
+        self.dtype = torch.float64 if spec.precision == "float64" else torch.float32
+        self.autocast = spec.precision == "bf16"
+        torch.manual_seed(spec.seed)
+        net = spec.network
+        model = build(net.name, data.input_shape, data.num_classes, net.bn_momentum, net.bn_eps, net.width)
+        # channels_last: 1.58x on the simple CNN on a 2-core CPU (measured, README); NHWC
+        # is also the layout the data are stored in, so the batch needs no copy
+        self.channels_last = True
+        model = model.to(self.device, self.dtype)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.opt = SGD.for_model(model, spec.optimizer)
+        dev = self.device
+        self.train_x = torch.from_numpy(data.train_x).to(dev)
+        self.train_y = torch.from_numpy(data.train_y).to(dev)
+        self.test_x = torch.from_numpy(data.test_x).to(dev)
+        self.test_y = torch.from_numpy(data.test_y).to(dev)
+        self.eval_idx = None if data.eval_idx is None else torch.from_numpy(data.eval_idx).to(dev)
+        c = data.input_shape[2]
+        self.mean = torch.tensor(data.mean, dtype=self.dtype, device=dev).view(1, c, 1, 1)
+        self.std = torch.tensor(data.std, dtype=self.dtype, device=dev).view(1, c, 1, 1)
+        self.pending: list[torch.Tensor] = []
+        self.model.train()
+
+    # -- interface -------------------------------------------------------------------
+    def describe(self) -> dict:
+        import torchvision
+
+        d = self.device
+        name = torch.cuda.get_device_name(d) if d.type == "cuda" else (platform.processor() or platform.machine())
+        return {
+            "framework": {"torch": torch.__version__, "torchvision": torchvision.__version__},
+            "device": {"type": d.type, "name": name, "count": 1},
+            "threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+            "trainable_params": count_trainable(self.model),
+            "fast_paths": {"channels_last": self.channels_last, "data_on_device": True,
+                           "autocast_bf16": self.autocast, "compile": False},
+        }
+
+    def _inputs(self, x_u8: torch.Tensor, draws=None) -> torch.Tensor:
+        if draws is not None:
+            x_u8 = self._shift_flip(x_u8, draws)
+        x = x_u8.permute(0, 3, 1, 2).to(self.dtype)  # NHWC storage -> NCHW view (channels_last)
+        x = (x / 255.0 - self.mean) / self.std
+        if draws is not None and draws.angle is not None:
+            x = self._rotate(x, draws.angle)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _shift_flip(self, x: torch.Tensor, d) -> torch.Tensor:
+        b, h, w, _ = x.shape
+        dev = x.device
+        rows = torch.arange(h, device=dev).expand(b, h)
+        cols = torch.arange(w, device=dev).expand(b, w)
+        if d.dx is not None:
+            s = int(max(np.abs(d.dx).max(), np.abs(d.dy).max()))
+            x = F.pad(x, (0, 0, s, s, s, s))  # zero border of s pixels (NHWC: pad W then H)
+            rows = rows + s - torch.from_numpy(d.dy).to(dev)[:, None]
+            cols = cols + s - torch.from_numpy(d.dx).to(dev)[:, None]
+        if d.flip is not None:
+            flip = torch.from_numpy(d.flip).to(dev)[:, None]
+            cols = torch.where(flip, cols.flip(1), cols)
+        bi = torch.arange(b, device=dev)[:, None, None]
+        return x[bi, rows[:, :, None], cols[:, None, :]]
+
+    def _rotate(self, x: torch.Tensor, angle_deg: np.ndarray) -> torch.Tensor:
+        a = torch.from_numpy(np.deg2rad(angle_deg)).to(x.device, x.dtype)
+        cos, sin = torch.cos(a), torch.sin(a)
+        zero = torch.zeros_like(a)
+        theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def train_step(self, idx: np.ndarray, draws, lr: float, momentum: float) -> None:
+        i = torch.from_numpy(idx).to(self.device, non_blocking=True)
+        x = self._inputs(self.train_x[i], draws)
+        y = self.train_y[i]
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            logits = self.model(x)
+            loss = F.cross_entropy(logits.float() if self.autocast else logits, y)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step(lr, momentum)  # the schedule's values, set before this update
+        correct = (logits.detach().argmax(1) == y).sum()
+        self.pending.append(torch.stack([loss.detach().to(torch.float64), correct.to(torch.float64)]))
+
+    def collect(self) -> np.ndarray:
+        if not self.pending:
+            return np.zeros((0, 2))
+        out = torch.stack(self.pending).cpu().numpy()
+        self.pending.clear()
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, split: str) -> tuple[float, float]:
+        if split == "eval" and self.eval_idx is not None:
+            xs, ys = self.test_x[self.eval_idx], self.test_y[self.eval_idx]
+        else:
+            xs, ys = self.test_x, self.test_y
+        self.model.eval()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        for s in range(0, len(ys), EVAL_BATCH):
+            x = self._inputs(xs[s : s + EVAL_BATCH])
+            y = ys[s : s + EVAL_BATCH]
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                logits = self.model(x).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").to(torch.float64)
+            correct += (logits.argmax(1) == y).sum()
+        self.model.train()
+        n = len(ys)
+        loss = float(loss_sum) / n
+        return (loss if math.isfinite(loss) else float("nan")), int(correct) / n
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def create_trainer(spec, data) -> TorchTrainer:
+    return TorchTrainer(spec, data)

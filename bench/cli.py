@@ -1,0 +1,195 @@
+"""The ``bench`` command line (interfaces.md, "The command line").
+
+Exit codes: 0 success; 1 internal error (a bug: traceback); 2 bad input or usage (a
+clear message, no traceback); 3 the run diverged; 4 the run was interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.errors import EXIT_BAD_INPUT, EXIT_OK, BenchError
+
+SMOKE_SPEC = "smoke.yaml"
+SMOKE_MIN_ACC = 0.6  # chance is 0.1 on 10 classes; the shipped smoke run reaches ~0.8
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors exit 2 (argparse's own convention too)
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _spec_path(text: str) -> Path:
+    """A spec file, or the name of a shipped spec (``fashion_mnist_one_cycle``)."""
+    from bench.spec import shipped_spec
+
+    p = Path(text)
+    if p.is_file():
+        return p
+    for cand in (shipped_spec(text), shipped_spec(text + ".yaml")):
+        if cand.is_file():
+            return cand
+    return p  # the loader reports it missing
+
+
+def cmd_run(args) -> int:
+    from bench import runner, spec
+
+    s = spec.load(_spec_path(args.spec), args.set, {"backend": args.backend, "seed": args.seed,
+                                                   "device": args.device})
+    run_dir, summary, code = runner.run(s, args.out, overwrite=args.overwrite, progress=not args.quiet)
+    acc = summary["final_test_acc"]
+    print(
+        f"{summary['status']}: {summary['steps_done']}/{summary['total_steps']} steps, "
+        f"final test acc {'n/a' if acc is None else f'{acc:.4f}'}, "
+        f"train {summary['train_s']:.1f}s, eval {summary['eval_s']:.1f}s"
+        + (f", diverged at step {summary['diverged_at']}" if summary["diverged_at"] is not None else ""),
+        file=sys.stderr,
+    )
+    print(run_dir)
+    return code
+
+
+def cmd_schedule(args) -> int:
+    from bench.schedules import make_schedule, parse_policy
+    from bench.spec import apply_sets
+
+    policy = parse_policy(apply_sets({"name": args.policy}, args.set))
+    rows = make_schedule(policy, args.steps).table()
+    fmt = args.format
+    if fmt == "png":
+        if not args.out:
+            raise BenchError("--format png needs --out FILE.png")
+        from bench.plots import plot_schedule
+
+        plot_schedule(rows, policy, args.out)
+        print(args.out)
+        return EXIT_OK
+    if fmt == "csv":
+        text = "step,lr,momentum\n" + "".join(f"{s},{lr!r},{m!r}\n" for s, lr, m in rows)
+    else:
+        from tabulate import tabulate
+
+        text = tabulate(rows, headers=("step", "lr", "momentum"), floatfmt=".6g") + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+        print(args.out)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_smoke(args) -> int:
+    """The shipped smoke spec on every installed backend, each in its own process."""
+    from bench import backends
+    from bench.rundir import read_summary
+    from bench.spec import shipped_spec
+
+    names = args.backends.split(",") if args.backends else backends.available()
+    if not names:
+        raise BenchError("no backend is installed: pip install -e '.[torch]' (or '.[keras]')")
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench-smoke-"))
+    failed = []
+    for b in names:
+        cmd = [sys.executable, "-m", "bench", "run", str(shipped_spec(SMOKE_SPEC)), "--backend", b,
+               "--out", str(out), "--overwrite"]
+        print(f"smoke [{b}]: {' '.join(cmd)}", file=sys.stderr, flush=True)
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+        lines = proc.stdout.strip().splitlines()
+        if proc.returncode != 0 or not lines:
+            failed.append(f"{b}: bench run exited {proc.returncode}")
+            continue
+        s = read_summary(Path(lines[-1]))
+        acc = s["final_test_acc"] or 0.0
+        ok = s["status"] == "completed" and acc >= SMOKE_MIN_ACC
+        print(f"smoke [{b}]: {s['status']}, final test acc {acc:.4f} (needs >= {SMOKE_MIN_ACC}), "
+              f"{s['images_per_s']:.0f} images/s, train {s['train_s']:.1f}s -> {'ok' if ok else 'FAILED'}",
+              file=sys.stderr)
+        if not ok:
+            failed.append(f"{b}: final test accuracy {acc:.4f} < {SMOKE_MIN_ACC}")
+    print(out)
+    if failed:
+        print("smoke FAILED: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    return EXIT_OK
+
+
+def cmd_data_check(args) -> int:
+    import numpy as np
+
+    from bench import data as datasets
+    from bench.spec import DatasetSpec, validate_model
+
+    ds = validate_model(DatasetSpec, {"name": args.name, "data_dir": args.data_dir}, prefix="dataset")
+    p = datasets.prepare(ds)
+    report = {
+        "dataset": p.name,
+        "train": {"images": list(p.train_x.shape), "labels": np.bincount(p.train_y).tolist()},
+        "test": {"images": list(p.test_x.shape), "labels": np.bincount(p.test_y).tolist()},
+        "dtype": str(p.train_x.dtype),
+        "classes": list(p.class_names),
+        "mean": p.mean,
+        "std": p.std,
+        "files": p.source,
+    }
+    print(json.dumps(report, indent=2))
+    return EXIT_OK
+
+
+def make_parser() -> argparse.ArgumentParser:
+    from bench import __version__
+
+    ap = _Parser(prog="bench", description="Learning-rate policy benchmark harness")
+    ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="one run; prints the run directory as its last line")
+    r.add_argument("spec", help="a spec YAML file, or the name of a shipped spec")
+    r.add_argument("--backend", choices=("torch", "keras"))
+    r.add_argument("--seed", type=int)
+    r.add_argument("--device", help="auto (default) | cpu | cuda | cuda:N")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a spec value by dotted path, e.g. policy.max_lr=1.0")
+    r.add_argument("--out", default="runs", help="results folder (default: ./runs)")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing run directory of this spec")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("schedule", help="print or plot a policy's schedule, one row per step")
+    s.add_argument("policy", help="constant | multistep | triangular | one-cycle | one-cycle-cosine | range-test")
+    s.add_argument("--steps", type=int, required=True, help="total optimizer steps")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a policy key, e.g. max_lr=1.0")
+    s.add_argument("--format", choices=("csv", "table", "png"), default="csv")
+    s.add_argument("--out", help="write to this file instead of stdout (required for png)")
+    s.set_defaults(func=cmd_schedule)
+
+    m = sub.add_parser("smoke", help="a short real run per installed backend; fails unless accuracy rose")
+    m.add_argument("--backends", help="comma-separated (default: every installed backend)")
+    m.add_argument("--out", help="results folder (default: a temporary folder)")
+    m.set_defaults(func=cmd_smoke)
+
+    d = sub.add_parser("data", help="dataset tools")
+    dsub = d.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    dc = dsub.add_parser("check", help="load a dataset through the run's readers; counts, shapes, checksums")
+    dc.add_argument("name")
+    dc.add_argument("--data-dir")
+    dc.set_defaults(func=cmd_data_check)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BenchError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 4

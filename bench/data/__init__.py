@@ -1,0 +1,137 @@
+"""Dataset readers (numpy only) and the run's data preparation.
+
+Readers return uint8 NHWC images and int64 labels. :func:`prepare` applies the spec's
+subsets: a validation split held out of the training data (tuning never looks at the
+test set), a stratified training subset, a test subset, and a fixed stratified
+evaluation subset of the test split for frequent periodic evaluations (the final
+evaluation always uses the whole test split). Subsets are drawn with
+``dataset.split_seed`` (default 0), not the run seed, so seeds of one experiment vary
+initialisation and batch order but train and test on the same examples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from bench.data import fashion_mnist
+from bench.data.splits import stratified_subset
+from bench.errors import SpecError
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    shape: tuple[int, int, int]  # H, W, C of the images as read
+    num_classes: int
+    n_train: int
+    n_test: int
+    load: Callable[..., tuple]
+    class_names: tuple[str, ...]
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    fashion_mnist.NAME: DatasetInfo(
+        name=fashion_mnist.NAME,
+        shape=(28, 28, 1),
+        num_classes=10,
+        n_train=60000,
+        n_test=10000,
+        load=fashion_mnist.load,
+        class_names=fashion_mnist.CLASS_NAMES,
+    ),
+}
+
+
+def info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise SpecError("dataset.name", name, " | ".join(DATASETS))
+    return DATASETS[name]
+
+
+@dataclass
+class Prepared:
+    """What a backend gets: arrays (uint8 NHWC images, int64 labels) and normalisation."""
+
+    name: str
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    eval_idx: np.ndarray | None  # positions in test_x for periodic evals; None: whole test split
+    mean: tuple[float, ...]  # per channel, of train_x / 255
+    std: tuple[float, ...]
+    num_classes: int
+    class_names: tuple[str, ...]
+    source: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+
+def channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of uint8 images, in [0, 1] units.
+
+    Exact, from a histogram of the 256 pixel values (no float copy of the data).
+    """
+    values = np.arange(256, dtype=np.float64) / 255.0
+    mean, std = [], []
+    for c in range(x.shape[-1]):
+        h = np.bincount(x[..., c].ravel(), minlength=256).astype(np.float64)
+        m = float((h * values).sum() / h.sum())
+        mean.append(m)
+        std.append(float(np.sqrt((h * (values - m) ** 2).sum() / h.sum())))
+    return tuple(mean), tuple(std)
+
+
+def train_count(ds) -> int:
+    """Training examples a run will use, known before loading (for epochs -> steps)."""
+    i = info(ds.name)
+    if ds.train_size is not None:
+        return ds.train_size
+    return i.n_train - ds.val_size
+
+
+def prepare(ds, allow_download: bool = True) -> Prepared:
+    """Load ``ds.name`` and apply the spec's subsets (``ds`` is the spec's ``dataset``)."""
+    i = info(ds.name)
+    train_x, train_y, test_x, test_y, source = i.load(ds.data_dir, allow_download=allow_download)
+    rng = np.random.default_rng([ds.split_seed, 0x5EED])
+    pool = np.arange(len(train_y))
+    if ds.val_size:
+        if ds.val_size >= len(train_y):
+            raise SpecError("dataset.val_size", ds.val_size, f"fewer than the {len(train_y)} training examples")
+        val_pos = stratified_subset(train_y, ds.val_size, rng, "dataset.val_size")
+        pool = np.setdiff1d(pool, val_pos)
+    else:
+        val_pos = np.array([], dtype=np.int64)
+    if ds.train_size is not None:
+        pool = pool[stratified_subset(train_y[pool], ds.train_size, rng, "dataset.train_size")]
+    if ds.test_size is not None:
+        keep = stratified_subset(test_y, ds.test_size, rng, "dataset.test_size")
+        test_x, test_y = test_x[keep], test_y[keep]
+    eval_idx = None
+    if ds.eval_size is not None:
+        eval_idx = stratified_subset(test_y, ds.eval_size, rng, "dataset.eval_size")
+    tx = train_x[pool]
+    mean, std = channel_stats(tx)
+    return Prepared(
+        name=ds.name,
+        train_x=np.ascontiguousarray(tx),
+        train_y=train_y[pool],
+        val_x=train_x[val_pos],
+        val_y=train_y[val_pos],
+        test_x=np.ascontiguousarray(test_x),
+        test_y=test_y,
+        eval_idx=eval_idx,
+        mean=mean,
+        std=std,
+        num_classes=i.num_classes,
+        class_names=i.class_names,
+        source=source,
+    )

@@ -1,0 +1,120 @@
+"""The training loop, framework-free: schedule, batch order, timing, records, divergence.
+
+Every backend runs under this one loop, so the step conventions, what is timed and
+what is recorded are the same for all of them:
+
+- before update ``s`` the loop asks ``schedule(s)`` and hands ``(lr, momentum)`` to
+  the backend, which sets them on its optimizer; ``steps.csv`` row s is written after
+  update s;
+- training time (``wall_s``) is the sum of the time spent in training steps, including
+  the device synchronisation at each collection point; evaluation is timed separately
+  and excluded. On a GPU, rows between collection points carry host (dispatch) time;
+  the rows at collection points (every ``FETCH_EVERY`` steps and before each
+  evaluation) are synchronised;
+- the first ``warmup_steps`` (compilation, allocator and cache warm-up) are reported
+  separately: ``images_per_s`` in the summary excludes them;
+- a non-finite training loss ends the run with status ``diverged``: rows up to and
+  including the first non-finite step are kept, ``diverged_at`` names that step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+from bench import augment
+from bench.data.splits import BatchOrder
+from bench.progress import Progress
+from bench.rundir import RunWriter
+from bench.schedules import make_schedule
+
+FETCH_EVERY = 50  # steps between loss collections (each one synchronises the device)
+
+
+def warmup_steps(total: int) -> int:
+    return min(10, max(1, total // 10))
+
+
+@dataclass
+class Outcome:
+    status: str = "completed"  # completed | diverged | interrupted
+    steps_done: int = 0
+    diverged_at: int | None = None
+    train_s: float = 0.0
+    eval_s: float = 0.0
+    warmup_s: float = 0.0
+    final_test_acc: float | None = None
+    final_test_loss: float | None = None
+    evals: list[tuple[int, str, float, float, float]] = field(default_factory=list)  # step, split, loss, acc, train_s
+
+
+def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None = None) -> Outcome:
+    total = spec.total_steps()
+    spe = len(data.train_y) // spec.batch_size
+    schedule = make_schedule(spec.policy, total)
+    order = BatchOrder(spec.seed, len(data.train_y), spec.batch_size)
+    periodic = "eval" if data.eval_idx is not None else "test"
+    warm = warmup_steps(total)
+    out = Outcome()
+    pending: list[tuple[int, float, float, float]] = []  # step, lr, momentum, wall_s
+    progress = progress or Progress(total, enabled=False)
+
+    def evaluate(step: int, split: str) -> tuple[float, float]:
+        t = time.perf_counter()
+        loss, acc = trainer.evaluate(split)
+        dt = time.perf_counter() - t
+        out.eval_s += dt
+        writer.eval((step, step / spe, split, loss, acc, out.train_s, dt))
+        out.evals.append((step, split, loss, acc, out.train_s))
+        progress.evaluated(split, acc)
+        return loss, acc
+
+    def flush() -> bool:
+        """Collect pending losses, write their rows; False if the run diverged."""
+        vals = trainer.collect()
+        rows = []
+        ok = True
+        for (step, lr, mom, wall), (loss, correct) in zip(pending, vals, strict=True):
+            rows.append((step, step / spe, lr, mom, float(loss), float(correct) / spec.batch_size, wall))
+            out.steps_done = step + 1
+            if not math.isfinite(loss):
+                out.status, out.diverged_at, ok = "diverged", step, False
+                break
+        writer.steps(rows)
+        if rows:
+            progress.update(out.steps_done, rows[-1][2], rows[-1][4])
+        pending.clear()
+        return ok
+
+    evaluate(0, periodic)
+    try:
+        for step in range(total):
+            t0 = time.perf_counter()
+            lr, mom = schedule(step)
+            idx = order(step)
+            draws = augment.draw(spec.dataset.augment, spec.seed, step, spec.batch_size)
+            trainer.train_step(idx, draws, lr, mom)
+            done = step + 1
+            due_eval = done % spec.eval_every == 0 and done < total
+            sync = due_eval or done == total or len(pending) + 1 >= FETCH_EVERY or done == warm
+            if sync:
+                trainer.synchronize()
+            out.train_s += time.perf_counter() - t0
+            pending.append((step, lr, mom, out.train_s))
+            if done == warm:
+                out.warmup_s = out.train_s
+            if sync and not flush():
+                break
+            if due_eval:
+                evaluate(done, periodic)
+    except KeyboardInterrupt:
+        trainer.synchronize()
+        flush()
+        out.status = "interrupted"
+        progress.close()
+        return out
+    progress.close()
+    if out.status == "completed":
+        out.final_test_loss, out.final_test_acc = evaluate(total, "test")
+    return out

@@ -1,0 +1,312 @@
+"""The experiment spec: YAML in, validated into small frozen models, resolved YAML out.
+
+The schema is interfaces.md's. Validation happens when a spec is built: a bad value
+is reported with its dotted field path, what was received and what is allowed, all
+problems at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bench.errors import BenchError, SpecError, SpecInvalid
+from bench.schedules import Policy
+
+NETWORKS = ("simple_cnn", "vgg16_bn", "mobilenet_v2", "resnet20", "resnet56", "resnet110")
+BACKENDS = ("torch", "keras")
+
+_Pos = Annotated[int, Field(ge=1)]
+_Size = Annotated[int, Field(ge=1)] | None
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkSpec(_Frozen):
+    name: Literal[NETWORKS]  # type: ignore[valid-type]
+    # PyTorch sense: weight of the new batch's statistics (Keras momentum m is 1 - m here;
+    # Caffe moving_average_fraction f is 1 - f)
+    bn_momentum: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    bn_eps: Annotated[float, Field(gt=0.0)] = 1e-5
+    width: Annotated[float, Field(gt=0.0)] = 1.0  # channel multiplier
+
+
+class AugmentSpec(_Frozen):
+    flip: bool = False
+    shift: Annotated[int, Field(ge=0)] = 0  # pixels
+    rotate: Annotated[float, Field(ge=0.0, le=180.0)] = 0.0  # degrees
+
+
+class DatasetSpec(_Frozen):
+    name: str
+    data_dir: str | None = None
+    train_size: _Size = None  # stratified subset of the training split
+    val_size: Annotated[int, Field(ge=0)] = 0  # held out of the training split
+    test_size: _Size = None
+    eval_size: _Size = None  # fixed stratified subset of the test split for periodic evals
+    split_seed: Annotated[int, Field(ge=0)] = 0  # draws the subsets (not the run seed)
+    augment: AugmentSpec = AugmentSpec()
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from bench.data import DATASETS
+
+        if v not in DATASETS:
+            raise ValueError(f"unknown dataset; allowed: {' | '.join(DATASETS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        from bench.data import DATASETS
+
+        i = DATASETS[self.name]
+        if self.val_size + (self.train_size or 1) > i.n_train:
+            raise ValueError(
+                f"train_size ({self.train_size}) + val_size ({self.val_size}) exceed the "
+                f"{i.n_train} training examples of {self.name}"
+            )
+        if self.test_size is not None and self.test_size > i.n_test:
+            raise ValueError(f"test_size ({self.test_size}) exceeds the {i.n_test} test examples")
+        if self.eval_size is not None and self.eval_size > (self.test_size or i.n_test):
+            raise ValueError(
+                f"eval_size ({self.eval_size}) exceeds the test split ({self.test_size or i.n_test})"
+            )
+        return self
+
+
+class OptimizerSpec(_Frozen):
+    name: Literal["sgd"] = "sgd"
+    # caffe (Keras, Caffe): v = mu*v - lr*g; w += v.   torch: v = mu*v + g; w -= lr*v
+    momentum_form: Literal["caffe", "torch"] = "caffe"
+    nesterov: bool = False
+    # wd*w added to the gradient (PyTorch/Caffe convention) ...
+    weight_decay: Annotated[float, Field(ge=0.0)] | None = None
+    # ... or the Keras-style loss term x*sum(w^2), i.e. weight_decay = 2x. One or the other.
+    l2: Annotated[float, Field(ge=0.0)] | None = None
+    decay_bn_and_bias: bool = False  # decay batch-norm scales/shifts and biases too
+
+    @model_validator(mode="after")
+    def _one(self):
+        if self.weight_decay is not None and self.l2 is not None:
+            raise ValueError(
+                f"give weight_decay ({self.weight_decay}) or l2 ({self.l2}), not both "
+                "(l2 = x is weight_decay = 2x)"
+            )
+        return self
+
+    @property
+    def decay(self) -> float:
+        """The coefficient added to the gradient as ``decay * w``."""
+        if self.l2 is not None:
+            return 2.0 * self.l2
+        return self.weight_decay or 0.0
+
+
+class BudgetSpec(_Frozen):
+    epochs: _Pos | None = None
+    steps: _Pos | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if (self.epochs is None) == (self.steps is None):
+            raise ValueError(
+                f"give exactly one of epochs or steps; received epochs={self.epochs}, steps={self.steps}"
+            )
+        return self
+
+
+class Spec(_Frozen):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)]
+    backend: Literal[BACKENDS] = "torch"  # type: ignore[valid-type]
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = 0
+    precision: Literal["float32", "float64", "bf16"] = "float32"
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
+    network: NetworkSpec
+    dataset: DatasetSpec
+    optimizer: OptimizerSpec = OptimizerSpec()
+    policy: Policy
+    batch_size: _Pos
+    budget: BudgetSpec
+    eval_every: _Pos = 100  # steps
+    targets: tuple[Annotated[float, Field(gt=0.0, le=1.0)], ...] = ()  # accuracy fractions
+
+    @field_validator("targets")
+    @classmethod
+    def _sorted(cls, v):
+        return tuple(sorted(set(v)))
+
+    # -- derived -------------------------------------------------------------------
+    def resolved(self) -> dict[str, Any]:
+        """The spec with every default filled in, as plain data (written as spec.yaml)."""
+        return self.model_dump(mode="json")
+
+    def spec_hash(self) -> str:
+        blob = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+    def run_id(self) -> str:
+        return f"{self.name}-{self.backend}-s{self.seed}-{self.spec_hash()}"
+
+    def steps_per_epoch(self) -> int:
+        from bench.data import train_count
+
+        n = train_count(self.dataset)
+        if self.batch_size > n:
+            raise SpecError("batch_size", self.batch_size, f"at most the {n} training examples")
+        return n // self.batch_size  # the last partial batch is dropped
+
+    def total_steps(self) -> int:
+        if self.budget.steps is not None:
+            return self.budget.steps
+        return self.budget.epochs * self.steps_per_epoch()
+
+
+# -- validation -------------------------------------------------------------------------
+
+
+def _problems(err: ValidationError, prefix: str, model: type[BaseModel]) -> list[str]:
+    from bench.schedules import POLICIES
+
+    out = []
+    for e in err.errors():
+        loc = [str(p) for p in e["loc"]]
+        # discriminated unions add the tag as a path element: policy.one-cycle.max_lr
+        tag = ""
+        if len(loc) > 1 and loc[0] == "policy" and loc[1] in POLICIES:
+            tag = f" (policy {loc[1]})"
+            loc = [loc[0]] + loc[2:]
+        path = ".".join(([prefix] if prefix else []) + loc) + tag
+        received = e.get("input")
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, e["loc"][:-1])
+            msg = f"unknown key; allowed keys: {', '.join(allowed)}" if allowed else "unknown key"
+        elif e["type"] == "missing":
+            out.append(f"{path}: required but missing")
+            continue
+        msg = msg.replace("Value error, ", "")
+        out.append(f"{path}: received {received!r}; {msg}")
+    return out
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    from bench.schedules import POLICIES
+
+    cur: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if isinstance(cur, type) and issubclass(cur, BaseModel):
+            if part in cur.model_fields:
+                ann = cur.model_fields[part].annotation
+                cur = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+                if part == "policy":
+                    cur = "policy"
+                continue
+        if cur == "policy" and part in POLICIES:
+            cur = POLICIES[part]
+            continue
+        return []
+    if isinstance(cur, type) and issubclass(cur, BaseModel):
+        return list(cur.model_fields)
+    return []
+
+
+def validate_model(model: type[BaseModel], data: Any, prefix: str = "", source: str = "spec"):
+    if not isinstance(data, dict):
+        raise SpecError(prefix or "spec", data, "a mapping of keys to values")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise SpecInvalid(source, _problems(err, prefix, model)) from None
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value, parsed as a YAML scalar (``1e-3`` is a float, ``null`` is None)."""
+    try:
+        value = yaml.safe_load(text) if text != "" else ""
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str) and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+", value):
+        return float(value)  # PyYAML reads 1e-3 (no dot) as a string
+    return value
+
+
+def apply_sets(data: dict, sets: list[str]) -> dict:
+    """Apply ``KEY=VALUE`` overrides with dotted paths (``policy.max_lr=1.0``)."""
+    data = json.loads(json.dumps(data))  # deep copy of plain data
+    for item in sets:
+        if "=" not in item:
+            raise BenchError(f"--set expects KEY=VALUE with a dotted key; received {item!r}")
+        key, _, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise BenchError(f"--set: bad key {key!r} (dotted path such as policy.max_lr)")
+        cur = data
+        for i, p in enumerate(parts[:-1]):
+            nxt = cur.get(p)
+            if nxt is None:
+                nxt = cur[p] = {}
+            if not isinstance(nxt, dict):
+                raise BenchError(
+                    f"--set {item!r}: {'.'.join(parts[: i + 1])} is {nxt!r}, not a mapping"
+                )
+            cur = nxt
+        cur[parts[-1]] = parse_value(text)
+    return data
+
+
+def _normalise_floats(obj):
+    """PyYAML reads ``1e-5`` (no dot) as a string; read such strings as floats."""
+    if isinstance(obj, dict):
+        return {k: _normalise_floats(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_normalise_floats(v) for v in obj]
+    if isinstance(obj, str) and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+", obj):
+        return float(obj)
+    return obj
+
+
+def read_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        hint = ""
+        shipped = Path(__file__).parent / "specs" / p.name
+        if shipped.is_file():
+            hint = f" (a shipped spec of that name is at {shipped})"
+        raise BenchError(f"spec file not found: {p}{hint}")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise BenchError(f"{p} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise BenchError(f"{p}: a spec is a YAML mapping; received {type(data).__name__}")
+    return _normalise_floats(data)
+
+
+def build(data: dict, sets: list[str] = (), overrides: dict | None = None, source: str = "spec") -> Spec:
+    data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    data = apply_sets(data, list(sets))
+    return validate_model(Spec, data, source=source)
+
+
+def load(path: str | Path, sets: list[str] = (), overrides: dict | None = None) -> Spec:
+    """Read, override and validate a spec file."""
+    return build(read_yaml(path), sets, overrides, source=str(path))
+
+
+def shipped_spec(name: str) -> Path:
+    return Path(__file__).parent / "specs" / name
+
+
+def dump_yaml(data: dict) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
