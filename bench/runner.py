@@ -22,7 +22,7 @@ from bench import data as datasets
 from bench.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, BenchError
 from bench.loop import run_loop, warmup_steps
 from bench.progress import Progress
-from bench.rundir import RunWriter, is_complete
+from bench.rundir import SUMMARY_SCHEMA, RunWriter, is_complete
 from bench.spec import Spec, dump_yaml
 
 
@@ -123,6 +123,7 @@ def run(spec: Spec, out_root: str | Path, *, overwrite: bool = False, progress: 
     else:
         ips = outcome.steps_done * spec.batch_size / outcome.train_s if outcome.train_s else None
     summary = {
+        "schema": SUMMARY_SCHEMA,
         "run_id": spec.run_id(),
         "kind": "train",
         "status": outcome.status,
