@@ -93,7 +93,7 @@ def run(spec: Spec, out_root: str | Path, *, overwrite: bool = False, progress: 
         "threads": desc.pop("threads"),
         "world_size": 1,
         "seed": spec.seed,
-        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "run_id": spec.run_id(),
         "data": {"source": data.source, "train": len(data.train_y), "val": len(data.val_y),
                  "test": len(data.test_y), "eval": None if data.eval_idx is None else len(data.eval_idx),
@@ -142,7 +142,7 @@ def run(spec: Spec, out_root: str | Path, *, overwrite: bool = False, progress: 
         "warmup_steps": warm,
         "warmup_s": outcome.warmup_s,
         "diverged_at": outcome.diverged_at,
-        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     writer.write_summary(summary)
     code = {"completed": EXIT_OK, "diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}[outcome.status]

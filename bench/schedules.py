@@ -17,6 +17,7 @@ validates its own parameters; :func:`make_schedule` binds one to a step count.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Annotated, Literal, Union
 
@@ -115,7 +116,8 @@ class Triangular(_Policy):
 class OneCycle(_Policy):
     """Smith's one cycle (Smith & Topin 2017, section 3; Smith 2018, section 4.1).
 
-    With T total steps, ``tail_steps = round(tail * T)`` and ``C = T - tail_steps``:
+    With T total steps, ``tail_steps = max(1, round(tail * T))`` (0 when ``tail`` is 0:
+    then there is no annihilation and ``final_lr`` is unused) and ``C = T - tail_steps``:
     the rate rises linearly ``min_lr -> max_lr`` over steps ``[0, C/2]``, falls
     ``max_lr -> min_lr`` over ``[C/2, C]``, then anneals linearly from ``min_lr`` at step
     C to ``final_lr`` at the last step T-1. Momentum mirrors it: ``max_momentum ->
@@ -148,6 +150,8 @@ class OneCycle(_Policy):
     def _order(self):
         if self.min_lr > self.max_lr:
             raise ValueError(f"min_lr ({self.min_lr}) must be <= max_lr ({self.max_lr})")
+        if self.final_lr is not None and self.final_lr > self.min_lr:
+            raise ValueError(f"final_lr ({self.final_lr}) must be <= min_lr ({self.min_lr})")
         if self.min_momentum > self.max_momentum:
             raise ValueError(
                 f"min_momentum ({self.min_momentum}) must be <= max_momentum ({self.max_momentum})"
@@ -155,7 +159,8 @@ class OneCycle(_Policy):
         return self
 
     def _split(self, total: int) -> tuple[int, int]:
-        tail_steps = int(round(self.tail * total))
+        # a positive tail always gets at least one step, so the run ends at final_lr
+        tail_steps = max(1, int(round(self.tail * total))) if self.tail > 0 else 0
         return total - tail_steps, tail_steps
 
     def min_steps(self) -> int:
@@ -180,7 +185,7 @@ class OneCycle(_Policy):
         if tail_steps == 1:
             return final, m_hi
         f = (step - cycle) / (tail_steps - 1)
-        return lo + (final - lo) * f, m_hi
+        return lo * (1.0 - f) + final * f, m_hi  # exact at both ends
 
 
 class OneCycleCosine(_Policy):
@@ -266,8 +271,9 @@ class Schedule:
     total_steps: int
 
     def __call__(self, step: int) -> tuple[float, float]:
-        if not isinstance(step, int) or isinstance(step, bool):
+        if not isinstance(step, numbers.Integral) or isinstance(step, bool):
             raise TypeError(f"step must be an int; received {step!r}")
+        step = int(step)
         if not 0 <= step < self.total_steps:
             raise StepOutOfRange(
                 f"step {step} is outside this schedule's [0, {self.total_steps}); "
@@ -299,5 +305,5 @@ def parse_policy(data: dict) -> _Policy:
 
     name = data.get("name")
     if name not in POLICIES:
-        raise SpecError("policy.name", name, " | ".join(POLICIES))
-    return validate_model(POLICIES[name], data, prefix="policy")
+        raise SpecError("policy", name, " | ".join(POLICIES))
+    return validate_model(POLICIES[name], data, prefix="policy", source="policy")

@@ -180,11 +180,11 @@ def test_forms_differ_when_lr_changes_and_agree_when_constant():
 def test_for_model_excludes_bn_and_bias_by_default():
     m = build("simple_cnn", (28, 28, 1), 10)
 
-    class O:
+    class Opt:
         momentum_form, nesterov, decay, decay_bn_and_bias = "caffe", False, 1e-4, False
 
-    opt = SGD.for_model(m, O())
+    opt = SGD.for_model(m, Opt())
     assert all(p.ndim > 1 for p in opt.decayed) and all(p.ndim == 1 for p in opt.not_decayed)
     assert len(opt.decayed) == 4  # two conv kernels, two dense kernels
-    O.decay_bn_and_bias = True
-    assert len(SGD.for_model(m, O()).not_decayed) == 0
+    Opt.decay_bn_and_bias = True
+    assert len(SGD.for_model(m, Opt()).not_decayed) == 0

@@ -11,8 +11,9 @@ initialisation and batch order but train and test on the same examples.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
