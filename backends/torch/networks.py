@@ -219,4 +219,67 @@ def count_trainable(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["BUILDERS", "build", "count_trainable", "init_weights"]
+def _layers(model: nn.Module):
+    """Conv, batch-norm and dense layers in creation order: the canonical layer order."""
+    return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.Linear))]
+
+
+def export_weights(model: nn.Module) -> dict:
+    """Weights in the canonical, framework-neutral layout (Keras' layout, NHWC).
+
+    Keys ``"<layer index>/<kind>/<name>"`` in creation order. conv: kernel (H, W, in, out),
+    bias; dwconv (depthwise): kernel (H, W, channels, 1); bn: gamma, beta, mean, var;
+    dense: kernel (in, out), bias. Dense layers after a flatten need no permutation: the
+    torch networks flatten in (H, W, C) order.
+    """
+    out = {}
+    for i, m in enumerate(_layers(model)):
+        t = lambda x: x.detach().double().cpu().numpy()  # noqa: E731
+        if isinstance(m, nn.Conv2d):
+            depthwise = m.groups > 1
+            if depthwise and not (m.groups == m.in_channels == m.out_channels):
+                raise ValueError("only depthwise grouped convolutions are supported")
+            kind = "dwconv" if depthwise else "conv"
+            w = m.weight.detach().permute(2, 3, 0, 1) if depthwise else m.weight.detach().permute(2, 3, 1, 0)
+            out[f"{i:04d}/{kind}/kernel"] = w.double().cpu().numpy()
+            if m.bias is not None:
+                out[f"{i:04d}/{kind}/bias"] = t(m.bias)
+        elif isinstance(m, nn.Linear):
+            out[f"{i:04d}/dense/kernel"] = t(m.weight).T.copy()
+            out[f"{i:04d}/dense/bias"] = t(m.bias)
+        else:
+            for name, v in (("gamma", m.weight), ("beta", m.bias), ("mean", m.running_mean), ("var", m.running_var)):
+                out[f"{i:04d}/bn/{name}"] = t(v)
+    return out
+
+
+@torch.no_grad()
+def import_weights(model: nn.Module, arrays: dict) -> None:
+    """Load weights exported by any backend's ``export_weights`` (checks every shape)."""
+    layers = _layers(model)
+    n = len({k.split("/")[0] for k in arrays})
+    if n != len(layers):
+        raise ValueError(f"weights hold {n} layers, the model has {len(layers)}")
+
+    def put(dst, key, src):
+        if tuple(dst.shape) != tuple(src.shape):
+            raise ValueError(f"{key}: shape {tuple(src.shape)} does not fit {tuple(dst.shape)}")
+        dst.copy_(torch.as_tensor(src, dtype=dst.dtype))
+
+    for i, m in enumerate(layers):
+        if isinstance(m, nn.Conv2d):
+            kind = "dwconv" if m.groups > 1 else "conv"
+            k = torch.as_tensor(arrays[f"{i:04d}/{kind}/kernel"])
+            k = k.permute(2, 3, 0, 1) if kind == "dwconv" else k.permute(3, 2, 0, 1)
+            put(m.weight, f"{i:04d}/{kind}/kernel", k)
+            if m.bias is not None:
+                put(m.bias, f"{i:04d}/{kind}/bias", torch.as_tensor(arrays[f"{i:04d}/{kind}/bias"]))
+        elif isinstance(m, nn.Linear):
+            put(m.weight, f"{i:04d}/dense/kernel", torch.as_tensor(arrays[f"{i:04d}/dense/kernel"]).T)
+            put(m.bias, f"{i:04d}/dense/bias", torch.as_tensor(arrays[f"{i:04d}/dense/bias"]))
+        else:
+            for name, v in (("gamma", m.weight), ("beta", m.bias), ("mean", m.running_mean), ("var", m.running_var)):
+                put(v, f"{i:04d}/bn/{name}", torch.as_tensor(arrays[f"{i:04d}/bn/{name}"]))
+
+
+__all__ = ["BUILDERS", "build", "count_trainable", "export_weights", "import_weights", "init_weights"]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from backends.torch.networks import build, count_trainable
+from backends.torch.networks import build, count_trainable, export_weights, import_weights
 from backends.torch.optim import SGD
 
 # Evaluation batch: on the 2-core CPU the simple CNN's forward pass ran 24,000 images/s
@@ -155,6 +155,27 @@ class TorchTrainer:
         n = len(ys)
         loss = float(loss_sum) / n
         return (loss if math.isfinite(loss) else float("nan")), int(correct) / n
+
+    # -- parity tools (bench/backend_tool.py) --------------------------------------------
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return export_weights(self.model)
+
+    def set_weights(self, arrays: dict[str, np.ndarray]) -> None:
+        import_weights(self.model, arrays)
+        self.opt.buffers = None
+
+    @torch.no_grad()
+    def logits(self, images_u8: np.ndarray) -> np.ndarray:
+        self.model.eval()
+        x = self._inputs(torch.from_numpy(images_u8).to(self.device))
+        out = self.model(x).double().cpu().numpy()
+        self.model.train()
+        return out
+
+    def augmented(self, images_u8: np.ndarray, draws) -> np.ndarray:
+        """The normalised, augmented batch as NHWC float64 (for cross-backend checks)."""
+        x = self._inputs(torch.from_numpy(images_u8).to(self.device), draws)
+        return x.permute(0, 2, 3, 1).double().cpu().numpy()
 
     def synchronize(self) -> None:
         if self.device.type == "cuda":

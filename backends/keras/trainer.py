@@ -1,0 +1,250 @@
+"""The Keras 3 (TensorFlow) trainer behind the core's loop (see ``bench/backends.py``).
+
+One ``tf.function`` train step, traced once: the learning rate and momentum are
+``tf.Variable``s assigned before every step from ``bench/schedules.py``, so a rate that
+changes every step never retraces. SGD is written here in both momentum forms, exactly
+as the torch backend writes it (backends/torch/optim.py), not Keras' ``SGD`` (caffe
+form only, momentum a Python float). The loss recorded is each step's own mean batch
+loss, not Keras' running epoch average (tensorflow#58098).
+
+Data stay in TensorFlow tensors as uint8 NHWC; each step gathers its batch, applies the
+core's augmentation draws (shift, flip on uint8; rotation bilinear on float), converts
+and normalises ``(x/255 - mean) / std``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+
+import numpy as np
+
+os.environ["KERAS_BACKEND"] = "tensorflow"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from backends.keras.networks import build, count_trainable, export_weights, import_weights  # noqa: E402
+
+if keras.backend.backend() != "tensorflow":  # pragma: no cover - keras imported earlier with another backend
+    raise ImportError(f"the Keras backend needs KERAS_BACKEND=tensorflow; keras runs on {keras.backend.backend()}")
+
+EVAL_BATCH = 256
+
+
+def pick_device(requested: str) -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if requested == "auto":
+        return "/GPU:0" if gpus else "/CPU:0"
+    if requested.startswith("cuda"):
+        if not gpus:
+            from bench.errors import BenchError
+
+            raise BenchError(f"device {requested!r} requested but TensorFlow sees no GPU; allowed here: auto | cpu")
+        idx = requested.partition(":")[2] or "0"
+        return f"/GPU:{idx}"
+    return "/CPU:0"
+
+
+class KerasTrainer:
+    def __init__(self, spec, data):
+        self.spec = spec
+        self.device = pick_device(spec.device)
+        self.dtype = "float64" if spec.precision == "float64" else "float32"
+        layer_dtype = "mixed_bfloat16" if spec.precision == "bf16" else self.dtype
+        keras.utils.set_random_seed(spec.seed)
+        net = spec.network
+        with tf.device(self.device):
+            self.model = build(net.name, data.input_shape, data.num_classes, net.bn_momentum, net.bn_eps,
+                               net.width, dtype=layer_dtype)
+            self.tvars = list(self.model.trainable_variables)
+            opt = spec.optimizer
+            decay_all = opt.decay_bn_and_bias
+            # conv and dense kernels have ndim >= 2; batch-norm scales/shifts and biases 1
+            self.decayed = [len(v.shape) > 1 or decay_all for v in self.tvars]
+            self.decay = float(opt.decay)
+            self.form, self.nesterov = opt.momentum_form, opt.nesterov
+            self.buffers = [tf.Variable(tf.zeros(v.shape, dtype=v.dtype), trainable=False) for v in self.tvars]
+            self.lr = tf.Variable(0.0, dtype=self.dtype, trainable=False)
+            self.momentum = tf.Variable(0.0, dtype=self.dtype, trainable=False)
+            self.train_x = tf.constant(data.train_x)
+            self.train_y = tf.constant(data.train_y)
+            self.test_x = tf.constant(data.test_x)
+            self.test_y = tf.constant(data.test_y)
+            self.eval_idx = None if data.eval_idx is None else tf.constant(data.eval_idx)
+            self.mean = tf.constant(np.asarray(data.mean), dtype=self.dtype)
+            self.std = tf.constant(np.asarray(data.std), dtype=self.dtype)
+        aug = spec.dataset.augment
+        self.aug = (bool(aug.flip), bool(aug.shift), bool(aug.rotate))
+        b = spec.batch_size
+        sig = [tf.TensorSpec([b], tf.int64)]
+        sig += [tf.TensorSpec([b], tf.bool)] if self.aug[0] else []
+        sig += [tf.TensorSpec([b], tf.int64)] * 2 if self.aug[1] else []
+        sig += [tf.TensorSpec([b], tf.float64)] if self.aug[2] else []
+        self._step = tf.function(self._train_step, input_signature=sig, jit_compile=False)
+        self._eval = tf.function(self._eval_batch, reduce_retracing=True)
+        self.pending: list = []
+
+    # -- the step --------------------------------------------------------------------
+    def _prepare(self, x_u8, flip=None, dx=None, dy=None, angle=None):
+        if dx is not None or flip is not None:
+            x_u8 = self._shift_flip(x_u8, flip, dx, dy)
+        x = tf.cast(x_u8, self.dtype)
+        x = (x / 255.0 - self.mean) / self.std
+        if angle is not None:
+            x = self._rotate(x, angle)
+        return x
+
+    @staticmethod
+    def _shift_flip(x, flip, dx, dy):
+        shape = tf.shape(x)
+        b, h, w = shape[0], shape[1], shape[2]
+        rows = tf.broadcast_to(tf.range(h, dtype=tf.int64)[None, :], [b, h])
+        cols = tf.broadcast_to(tf.range(w, dtype=tf.int64)[None, :], [b, w])
+        if dx is not None:
+            s = tf.maximum(tf.reduce_max(tf.abs(dx)), tf.reduce_max(tf.abs(dy)))
+            x = tf.pad(x, tf.stack([[0, 0], [s, s], [s, s], [0, 0]]))
+            rows = rows + s - dy[:, None]
+            cols = cols + s - dx[:, None]
+        if flip is not None:
+            cols = tf.where(flip[:, None], tf.reverse(cols, axis=[1]), cols)
+        x = tf.gather(x, rows, axis=1, batch_dims=1)  # (b, h, W', c)
+        return tf.gather(x, cols, axis=2, batch_dims=1)
+
+    def _rotate(self, x, angle_deg):
+        """Rotate about the centre, bilinear, zeros outside: the torch backend's affine_grid +
+        grid_sample(align_corners=False) for square images, in pixel coordinates."""
+        h = tf.cast(tf.shape(x)[1], tf.float32)
+        w = tf.cast(tf.shape(x)[2], tf.float32)
+        a = tf.cast(angle_deg * (math.pi / 180.0), tf.float32)
+        cos, sin = tf.cos(a), tf.sin(a)
+        cx, cy = (w - 1.0) / 2.0, (h - 1.0) / 2.0
+        # output pixel (u, v) samples input (cos*(u-cx) - sin*(v-cy) + cx, sin*(u-cx) + cos*(v-cy) + cy)
+        t = tf.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy,
+                      tf.zeros_like(a), tf.zeros_like(a)], axis=1)
+        out = tf.raw_ops.ImageProjectiveTransformV3(
+            images=tf.cast(x, tf.float32), transforms=t, output_shape=tf.shape(x)[1:3],
+            fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+        return tf.cast(out, x.dtype)
+
+    def _train_step(self, idx, *aug):
+        it = iter(aug)
+        flip = next(it) if self.aug[0] else None
+        dx, dy = (next(it), next(it)) if self.aug[1] else (None, None)
+        angle = next(it) if self.aug[2] else None
+        x = self._prepare(tf.gather(self.train_x, idx), flip, dx, dy, angle)
+        y = tf.gather(self.train_y, idx)
+        with tf.GradientTape() as tape:
+            logits = self.model(x, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=y, logits=tf.cast(logits, tf.float32) if self.dtype == "float32" else logits))
+        grads = tape.gradient(loss, self.tvars)
+        for v, g, buf, dec in zip(self.tvars, grads, self.buffers, self.decayed, strict=True):
+            lr = tf.cast(self.lr, v.dtype)
+            mu = tf.cast(self.momentum, v.dtype)
+            g = tf.cast(g, v.dtype)
+            if dec and self.decay:
+                g = g + self.decay * v  # decay * w added to the gradient
+            if self.form == "torch":  # v = mu*v + g; w -= lr*v  (Nesterov: w -= lr*(g + mu*v))
+                buf.assign(buf * mu + g)
+                v.assign_sub(lr * (g + mu * buf) if self.nesterov else lr * buf)
+            else:  # caffe: v = mu*v - lr*g; w += v  (Nesterov: w += mu*v - lr*g)
+                buf.assign(buf * mu - lr * g)
+                if self.nesterov:
+                    v.assign_add(mu * buf)
+                    v.assign_add(-lr * g)
+                else:
+                    v.assign_add(buf)
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=1), y), tf.float64))
+        return tf.stack([tf.cast(loss, tf.float64), correct])
+
+    # -- interface -------------------------------------------------------------------
+    def describe(self) -> dict:
+        gpus = tf.config.list_physical_devices("GPU")
+        on_gpu = self.device.startswith("/GPU")
+        name = (tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if on_gpu
+                else (platform.processor() or platform.machine()))
+        return {
+            "framework": {"tensorflow": tf.__version__, "keras": keras.__version__},
+            "device": {"type": "cuda" if on_gpu else "cpu", "name": name, "count": 1},
+            "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                        "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
+            "cpu_count": os.cpu_count(),
+            "trainable_params": count_trainable(self.model),
+            "fast_paths": {"tf_function_step": True, "lr_momentum_as_variables": True, "data_on_device": True,
+                           "jit_compile": False, "mixed_bfloat16": self.spec.precision == "bf16"},
+        }
+
+    def train_step(self, idx: np.ndarray, draws, lr: float, momentum: float) -> None:
+        self.lr.assign(lr)
+        self.momentum.assign(momentum)
+        args = [tf.constant(idx, tf.int64)]
+        if draws is not None:
+            if self.aug[0]:
+                args.append(tf.constant(draws.flip))
+            if self.aug[1]:
+                args += [tf.constant(draws.dx, tf.int64), tf.constant(draws.dy, tf.int64)]
+            if self.aug[2]:
+                args.append(tf.constant(draws.angle, tf.float64))
+        with tf.device(self.device):
+            self.pending.append(self._step(*args))
+
+    def collect(self) -> np.ndarray:
+        if not self.pending:
+            return np.zeros((0, 2))
+        out = tf.stack(self.pending).numpy()
+        self.pending.clear()
+        return out
+
+    def _eval_batch(self, x_u8, y):
+        logits = self.model(self._prepare(x_u8), training=False)
+        logits = tf.cast(logits, tf.float64)
+        loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=1), y), tf.int64))
+        return loss, correct
+
+    def evaluate(self, split: str) -> tuple[float, float]:
+        if split == "eval" and self.eval_idx is not None:
+            xs, ys = tf.gather(self.test_x, self.eval_idx), tf.gather(self.test_y, self.eval_idx)
+        else:
+            xs, ys = self.test_x, self.test_y
+        n = int(ys.shape[0])
+        loss_sum, correct = 0.0, 0
+        with tf.device(self.device):
+            for s in range(0, n, EVAL_BATCH):
+                l_, c_ = self._eval(xs[s : s + EVAL_BATCH], ys[s : s + EVAL_BATCH])
+                loss_sum += float(l_)
+                correct += int(c_)
+        loss = loss_sum / n
+        return (loss if math.isfinite(loss) else float("nan")), correct / n
+
+    def synchronize(self) -> None:
+        for t in self.pending[-1:]:
+            t.numpy()  # waits for the queued step
+
+    # -- parity tools (bench/backend_tool.py) --------------------------------------------
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return export_weights(self.model)
+
+    def set_weights(self, arrays: dict[str, np.ndarray]) -> None:
+        import_weights(self.model, arrays)
+        for b in self.buffers:
+            b.assign(tf.zeros_like(b))
+
+    def logits(self, images_u8: np.ndarray) -> np.ndarray:
+        return tf.cast(self.model(self._prepare(tf.constant(images_u8)), training=False), tf.float64).numpy()
+
+    def augmented(self, images_u8: np.ndarray, draws) -> np.ndarray:
+        kw = {}
+        if draws is not None:
+            kw = {"flip": None if draws.flip is None else tf.constant(draws.flip),
+                  "dx": None if draws.dx is None else tf.constant(draws.dx, tf.int64),
+                  "dy": None if draws.dy is None else tf.constant(draws.dy, tf.int64),
+                  "angle": None if draws.angle is None else tf.constant(draws.angle, tf.float64)}
+        return tf.cast(self._prepare(tf.constant(images_u8), **kw), tf.float64).numpy()
+
+
+def create_trainer(spec, data) -> KerasTrainer:
+    return KerasTrainer(spec, data)
