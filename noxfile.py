@@ -1,23 +1,31 @@
-"""nox sessions: tests, smoke, lint.
+"""nox sessions: tests, parity, smoke, lint, bench.
 
-Each backend's tests run in their own session (and so their own process and venv):
-torch and TensorFlow are never imported into one process.
+Each backend's tests run in their own session (their own venv and process): torch and
+TensorFlow are never imported into one process. `parity` installs both into one venv
+but still runs each framework in its own subprocess.
 """
 
 import nox
 
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "tests", "parity"]
 
-BACKENDS = ["torch"]  # the Keras backend joins here when it lands
+BACKENDS = ["torch", "keras"]
 
 
 @nox.session
 @nox.parametrize("backend", BACKENDS)
 def tests(session, backend):
-    """The test suite for one backend (core tests included)."""
+    """The test suite for one backend (core tests run with torch)."""
     session.install("-e", f".[{backend},dev]")
-    session.run("pytest", "-m", f"not {'keras' if backend == 'torch' else 'torch'}", *session.posargs)
+    session.run("pytest", "--backend", backend, *session.posargs)
+
+
+@nox.session
+def parity(session):
+    """Cross-backend parity (tests/test_parity.py), both frameworks installed."""
+    session.install("-e", ".[torch,keras,dev]")
+    session.run("pytest", "-m", "parity", *session.posargs)
 
 
 @nox.session
@@ -32,3 +40,12 @@ def smoke(session, backend):
 def lint(session):
     session.install("ruff")
     session.run("ruff", "check", "bench", "backends", "tests", "noxfile.py")
+
+
+@nox.session
+@nox.parametrize("backend", ["keras"])
+def bench(session, backend):
+    """Benchmarks (pytest-benchmark), JSON under results/benchmarks/."""
+    session.install("-e", f".[{backend},dev]")
+    session.run("pytest", "tests/benchmarks", "--backend", backend, "--benchmark-only",
+                f"--benchmark-json=results/benchmarks/pytest-benchmark-{backend}.json", "-s", *session.posargs)

@@ -120,6 +120,21 @@ def cmd_smoke(args) -> int:
     return EXIT_OK
 
 
+def cmd_compare(args) -> int:
+    from bench.compare import compare
+
+    for p in args.paths:
+        if not Path(p).exists():
+            raise BenchError(f"no such run directory or folder: {p}")
+    if not 0 <= args.tolerance <= 1:
+        raise BenchError(f"--tolerance is an accuracy fraction in [0, 1]; received {args.tolerance}")
+    out = args.out if args.out is not None else (args.paths[0] if Path(args.paths[0]).is_dir() else ".")
+    tab, md = compare(args.paths, out, args.tolerance)
+    sys.stdout.write(md)
+    print(f"wrote {Path(out) / 'compare.md'}, {Path(out) / 'compare.csv'} and {Path(out) / 'runs.csv'}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_data_check(args) -> int:
     import numpy as np
 
@@ -173,6 +188,13 @@ def make_parser() -> argparse.ArgumentParser:
     m.add_argument("--backends", help="comma-separated (default: every installed backend)")
     m.add_argument("--out", help="results folder (default: a temporary folder)")
     m.set_defaults(func=cmd_smoke)
+
+    c = sub.add_parser("compare", help="tables across policies and backends")
+    c.add_argument("paths", nargs="+", metavar="PATH", help="run directories or folders holding them")
+    c.add_argument("--tolerance", type=float, default=0.01,
+                   help="flag backend differences in mean final accuracy above this (fraction; default 0.01)")
+    c.add_argument("--out", help="write compare.md, compare.csv and runs.csv here (default: the first PATH)")
+    c.set_defaults(func=cmd_compare)
 
     d = sub.add_parser("data", help="dataset tools")
     dsub = d.add_subparsers(dest="data_command", required=True, parser_class=_Parser)

@@ -16,10 +16,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bench.architectures import NETWORKS
 from bench.errors import BenchError, SpecError, SpecInvalid
 from bench.schedules import Policy
 
-NETWORKS = ("simple_cnn", "vgg16_bn", "mobilenet_v2", "resnet20", "resnet56", "resnet110")
 BACKENDS = ("torch", "keras")
 
 _Pos = Annotated[int, Field(ge=1)]

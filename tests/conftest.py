@@ -32,3 +32,22 @@ def have_fmnist() -> bool:
 
 
 needs_fmnist = pytest.mark.skipif(not have_fmnist(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+
+
+# One framework per process: a pytest session runs either the core and torch tests
+# (default) or the Keras tests (--backend keras). Modules of the other framework are not
+# even collected, so torch and TensorFlow are never imported together.
+KERAS_ONLY = ("test_keras_",)
+TORCH_ONLY = ("test_torch_", "test_run_torch")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--backend", choices=("torch", "keras"), default="torch",
+                     help="which framework this test process may import (default torch)")
+
+
+def pytest_ignore_collect(collection_path, config):
+    name = collection_path.name
+    if config.getoption("--backend") == "keras":
+        return name.startswith("test_") and not name.startswith(KERAS_ONLY)
+    return name.startswith(KERAS_ONLY) or None

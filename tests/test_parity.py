@@ -15,10 +15,11 @@ import sys
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, needs_fmnist
 
 from bench import backends
 from bench.backend_tool import call
+
+from conftest import REPO, needs_fmnist
 
 pytestmark = [
     pytest.mark.parity,

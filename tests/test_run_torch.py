@@ -14,12 +14,12 @@ import yaml
 
 pytest.importorskip("torch")
 
-from conftest import REPO, needs_fmnist  # noqa: E402
-
 from bench import runner  # noqa: E402
 from bench import spec as S  # noqa: E402
 from bench.rundir import EVAL_COLUMNS, STEP_COLUMNS, find_runs  # noqa: E402
 from bench.schedules import make_schedule  # noqa: E402
+
+from conftest import REPO, needs_fmnist  # noqa: E402
 
 pytestmark = [pytest.mark.torch, needs_fmnist]
 

@@ -5,10 +5,11 @@ import sys
 
 import pytest
 import yaml
-from conftest import REPO
 
 from bench import spec as S
 from bench.errors import BenchError, SpecError, SpecInvalid
+
+from conftest import REPO
 
 
 def build(d, sets=()):

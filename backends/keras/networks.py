@@ -26,6 +26,16 @@ import math
 import keras
 from keras import layers, ops
 
+from bench.architectures import (
+    MOBILENET_V2_CFG,
+    SMALL_INPUT,
+    VGG16_CFG,
+    VGG_IMAGENET_HEAD,
+    channels,
+    make_divisible,
+    resnet_blocks,
+)
+
 CONV_INIT = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
 DW_INIT = keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
 DENSE_INIT = keras.initializers.RandomNormal(0.0, 0.01)
@@ -116,12 +126,9 @@ class _Factory:
                             dtype=self.dtype)(x)
 
 
-def _ch(c: int, width: float) -> int:
-    return max(1, int(round(c * width)))
-
 
 def simple_cnn(f, x, num_classes, size, width=1.0):
-    c1, c2, d = _ch(32, width), _ch(64, width), _ch(128, width)
+    c1, c2, d = channels(32, width), channels(64, width), channels(128, width)
     for c in (c1, c2):
         x = f.conv(x, c, 3)
         x = f.bn(x)
@@ -132,7 +139,6 @@ def simple_cnn(f, x, num_classes, size, width=1.0):
     return f.dense(x, num_classes)
 
 
-VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
 def vgg16_bn(f, x, num_classes, size, width=1.0):
@@ -144,36 +150,30 @@ def vgg16_bn(f, x, num_classes, size, width=1.0):
                 x = layers.MaxPooling2D(2, dtype=f.dtype)(x)
                 side //= 2
             continue
-        c = _ch(v, width)
+        c = channels(v, width)
         x = layers.ReLU(dtype=f.dtype)(f.bn(f.conv(x, c, 3, bias=True)))
-    if min(size) >= 224:
+    if min(size) >= VGG_IMAGENET_HEAD:
         x = layers.Flatten(dtype=f.dtype)(AdaptiveAvgPool2D((7, 7), dtype=f.dtype)(x))
         for _ in range(2):
             x = layers.Dropout(0.5, dtype=f.dtype)(layers.ReLU(dtype=f.dtype)(f.dense(x, 4096)))
         return f.dense(x, num_classes)
     x = layers.GlobalAveragePooling2D(dtype=f.dtype)(x)
-    x = layers.ReLU(dtype=f.dtype)(f.dense(x, _ch(512, width)))
+    x = layers.ReLU(dtype=f.dtype)(f.dense(x, channels(512, width)))
     return f.dense(x, num_classes)
 
 
-def _make_divisible(v: float, divisor: int = 8) -> int:
-    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
 
 
-MOBILENET_V2_CFG = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 
 
 def mobilenet_v2(f, x, num_classes, size, width=1.0):
-    small = min(size) < 64
+    small = min(size) < SMALL_INPUT
     relu6 = lambda t: layers.ReLU(max_value=6.0, dtype=f.dtype)(t)  # noqa: E731
-    c = _make_divisible(32 * width)
-    last = _make_divisible(1280 * max(1.0, width))
+    c = make_divisible(32 * width)
+    last = make_divisible(1280 * max(1.0, width))
     x = relu6(f.bn(f.conv(x, c, 3, stride=1 if small else 2)))
     for i, (t, ch, n, s) in enumerate(MOBILENET_V2_CFG):
-        out = _make_divisible(ch * width)
+        out = make_divisible(ch * width)
         if small and i == 1:
             s = 1
         for j in range(n):
@@ -193,12 +193,10 @@ def mobilenet_v2(f, x, num_classes, size, width=1.0):
 
 
 def cifar_resnet(depth):
-    if (depth - 2) % 6:
-        raise ValueError(f"CIFAR ResNet depth must be 6n+2; received {depth}")
-    n = (depth - 2) // 6
+    n = resnet_blocks(depth)
 
     def build(f, x, num_classes, size, width=1.0):
-        widths = [_ch(16, width), _ch(32, width), _ch(64, width)]
+        widths = [channels(16, width), channels(32, width), channels(64, width)]
         x = layers.ReLU(dtype=f.dtype)(f.bn(f.conv(x, widths[0], 3)))
         c = widths[0]
         for stage, w in enumerate(widths):

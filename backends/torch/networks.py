@@ -34,6 +34,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bench.architectures import (
+    MOBILENET_V2_CFG,
+    SMALL_INPUT,
+    VGG16_CFG,
+    VGG_IMAGENET_HEAD,
+    channels,
+    make_divisible,
+    resnet_blocks,
+)
+
 
 def init_weights(model: nn.Module) -> nn.Module:
     for m in model.modules():
@@ -67,12 +77,9 @@ class FlattenHWC(nn.Module):
         return x.permute(0, 2, 3, 1).flatten(1)
 
 
-def _ch(c: int, width: float) -> int:
-    return max(1, int(round(c * width)))
-
 
 def simple_cnn(in_ch, num_classes, size, bn, width=1.0):
-    c1, c2, d = _ch(32, width), _ch(64, width), _ch(128, width)
+    c1, c2, d = channels(32, width), channels(64, width), channels(128, width)
     h, w = size
     return nn.Sequential(
         nn.Conv2d(in_ch, c1, 3, padding=1, bias=False), bn(c1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
@@ -83,7 +90,6 @@ def simple_cnn(in_ch, num_classes, size, bn, width=1.0):
     )
 
 
-VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
 def vgg16_bn(in_ch, num_classes, size, bn, width=1.0):
@@ -95,11 +101,11 @@ def vgg16_bn(in_ch, num_classes, size, bn, width=1.0):
                 layers.append(nn.MaxPool2d(2, 2))
                 side //= 2
             continue
-        out = _ch(v, width)
+        out = channels(v, width)
         # torchvision keeps conv biases in vgg16_bn; kept for an identical parameter count
         layers += [nn.Conv2d(c, out, 3, padding=1), bn(out), nn.ReLU(inplace=True)]
         c = out
-    if min(size) >= 224:
+    if min(size) >= VGG_IMAGENET_HEAD:
         head = [
             nn.AdaptiveAvgPool2d((7, 7)), FlattenHWC(),
             nn.Linear(c * 49, 4096), nn.ReLU(True), nn.Dropout(0.5),
@@ -107,18 +113,12 @@ def vgg16_bn(in_ch, num_classes, size, bn, width=1.0):
             nn.Linear(4096, num_classes),
         ]
     else:
-        hidden = _ch(512, width)
+        hidden = channels(512, width)
         head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(c, hidden), nn.ReLU(True),
                 nn.Linear(hidden, num_classes)]
     return nn.Sequential(nn.Sequential(*layers), nn.Sequential(*head))
 
 
-def _make_divisible(v: float, divisor: int = 8) -> int:
-    """torchvision's rounding of MobileNetV2 channel counts."""
-    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
 
 
 class InvertedResidual(nn.Module):
@@ -139,17 +139,16 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_res else self.conv(x)
 
 
-MOBILENET_V2_CFG = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 
 
 def mobilenet_v2(in_ch, num_classes, size, bn, width=1.0):
-    small = min(size) < 64
-    c = _make_divisible(32 * width)
-    last = _make_divisible(1280 * max(1.0, width))
+    small = min(size) < SMALL_INPUT
+    c = make_divisible(32 * width)
+    last = make_divisible(1280 * max(1.0, width))
     feats: list[nn.Module] = [nn.Sequential(
         nn.Conv2d(in_ch, c, 3, 1 if small else 2, 1, bias=False), bn(c), nn.ReLU6(inplace=True))]
     for i, (t, ch, n, s) in enumerate(MOBILENET_V2_CFG):
-        out = _make_divisible(ch * width)
+        out = make_divisible(ch * width)
         if small and i == 1:
             s = 1
         for j in range(n):
@@ -180,12 +179,10 @@ class BasicBlock(nn.Module):
 
 
 def cifar_resnet(depth):
-    if (depth - 2) % 6:
-        raise ValueError(f"CIFAR ResNet depth must be 6n+2; received {depth}")
-    n = (depth - 2) // 6
+    n = resnet_blocks(depth)
 
     def build(in_ch, num_classes, size, bn, width=1.0):
-        widths = [_ch(16, width), _ch(32, width), _ch(64, width)]
+        widths = [channels(16, width), channels(32, width), channels(64, width)]
         layers: list[nn.Module] = [nn.Conv2d(in_ch, widths[0], 3, 1, 1, bias=False), bn(widths[0]), nn.ReLU(inplace=True)]
         c = widths[0]
         for stage, w in enumerate(widths):
