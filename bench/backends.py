@@ -13,8 +13,11 @@ A backend package exposes ``create_trainer(spec, data) -> Trainer`` where a Trai
   ``momentum``; keeps the loss and the number correct on the device;
 - ``collect() -> ndarray[n, 2]``: (loss, correct) of the steps since the last call;
 - ``evaluate(split) -> (loss, accuracy)`` for split ``"eval"`` (the fixed evaluation
-  subset) or ``"test"`` (the whole test split);
-- ``synchronize()``: wait for queued device work (timing).
+  subset), ``"test"`` (the whole test split) or ``"val"`` (the validation split);
+- ``get_state()`` / ``set_state(state)``: snapshot and restore everything training
+  changes (weights, batch-norm statistics, momentum buffers), in memory;
+- ``synchronize()``: wait for queued device work (timing);
+- ``set_weight_decay(decay)``: change the decay for the coming steps (sweeps).
 """
 
 from __future__ import annotations

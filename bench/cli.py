@@ -120,6 +120,69 @@ def cmd_smoke(args) -> int:
     return EXIT_OK
 
 
+def _lr_params(args) -> dict:
+    metric = args.metric
+    acc = metric.endswith("acc")
+    p = {"start_lr": args.start_lr, "end_lr": args.end_lr, "steps": args.steps,
+         "mode": args.mode or ("linear" if acc else "exp"), "metric": metric,
+         "eval_every": args.eval_every or (max(1, args.steps // 50) if acc else 1),
+         "beta": args.beta, "stop_factor": args.stop_factor}
+    if not 0 < p["beta"] < 1:
+        raise BenchError(f"--beta must be in (0, 1); received {p['beta']}")
+    if p["stop_factor"] <= 1:
+        raise BenchError(f"--stop-factor must be > 1; received {p['stop_factor']}")
+    if p["steps"] < 2:
+        raise BenchError(f"--steps must be >= 2; received {p['steps']}")
+    if p["eval_every"] < 1:
+        raise BenchError(f"--eval-every must be >= 1; received {p['eval_every']}")
+    from bench.schedules import RangeTest
+    from bench.spec import validate_model
+
+    validate_model(RangeTest, {"start_lr": p["start_lr"], "end_lr": p["end_lr"], "mode": p["mode"]},
+                   prefix="range test", source="--start-lr/--end-lr/--mode")
+    return p
+
+
+def _load_spec(args):
+    from bench import spec
+
+    return spec.load(_spec_path(args.spec), args.set, {"backend": args.backend, "seed": args.seed,
+                                                       "device": getattr(args, "device", None)})
+
+
+def cmd_lr_find(args) -> int:
+    from bench import discovery
+
+    s, p = _load_spec(args), _lr_params(args)
+    d, res = discovery.lr_find(s, Path(args.out), p, progress=not args.quiet)
+    sug = ", ".join(f"{k} {v:.4g}" for k, v in res.suggestions.items() if v)
+    print(f"{res.stop_reason} after {len(res.rows)} steps; suggestions: {sug}", file=sys.stderr)
+    print(d)
+    return EXIT_OK
+
+
+def cmd_sweep(args) -> int:
+    from bench import discovery
+
+    s, p = _load_spec(args), _lr_params(args)
+    sess = discovery.Session(s, Path(args.out), p, progress=not args.quiet)
+    d, summary = discovery.sweep(sess, args.param, args.values)
+    print(f"suggested {args.param}: {summary['suggestion']:g} ({summary['suggestion_rule']})", file=sys.stderr)
+    print(d)
+    return EXIT_OK
+
+
+def cmd_tune(args) -> int:
+    from bench import discovery
+
+    s, p = _load_spec(args), _lr_params(args)
+    d, summary = discovery.tune(s, Path(args.out), p, k=args.k, clr_div=args.clr_div, progress=not args.quiet)
+    print(f"c = {summary['c']:.4g} (10^{summary['log10_c']:.2f}), momentum {summary['momentum']:g}, "
+          f"weight decay {summary['weight_decay']:g}; specs: {', '.join(summary['specs'].values())}", file=sys.stderr)
+    print(d)
+    return EXIT_OK
+
+
 def cmd_compare(args) -> int:
     from bench.compare import compare
 
@@ -188,6 +251,41 @@ def make_parser() -> argparse.ArgumentParser:
     m.add_argument("--backends", help="comma-separated (default: every installed backend)")
     m.add_argument("--out", help="results folder (default: a temporary folder)")
     m.set_defaults(func=cmd_smoke)
+
+    def range_args(p, metric_default="loss"):
+        p.add_argument("spec", help="a spec YAML file, or the name of a shipped spec")
+        p.add_argument("--backend", choices=("torch", "keras"))
+        p.add_argument("--seed", type=int)
+        p.add_argument("--device")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+        p.add_argument("--out", default="runs", help="results folder (default: ./runs)")
+        p.add_argument("--start-lr", type=float, default=1e-7)
+        p.add_argument("--end-lr", type=float, default=10.0)
+        p.add_argument("--steps", type=int, default=100, help="length of the ramp, in optimizer steps")
+        p.add_argument("--mode", choices=("exp", "linear"), help="ramp (default exp; linear for accuracy metrics)")
+        p.add_argument("--metric", choices=("loss", "val_loss", "val_acc", "test_acc"), default=metric_default)
+        p.add_argument("--eval-every", type=int, help="steps between evaluations for val_/test_ metrics")
+        p.add_argument("--beta", type=float, default=0.98, help="smoothing of the debiased EMA")
+        p.add_argument("--stop-factor", type=float, default=4.0, help="stop once smoothed loss > this x its best")
+        p.add_argument("--quiet", action="store_true")
+
+    lf = sub.add_parser("lr-find", help="an LR range test: loss (or accuracy) against the rate, suggestions")
+    range_args(lf)
+    lf.set_defaults(func=cmd_lr_find)
+
+    sw = sub.add_parser("sweep", help="range tests over momentum or weight decay")
+    sw.add_argument("param", choices=("momentum", "weight-decay"))
+    range_args(sw)
+    sw.add_argument("--values", type=float, nargs="+", help="momentum: 0.8 0.85 0.9 0.95 0.99; "
+                    "weight-decay: the coarse grid, default 1e-3 .. 1e-7 (a fine grid 3x, x/3 follows)")
+    sw.set_defaults(func=cmd_sweep)
+
+    tu = sub.add_parser("tune", help="lr-find, momentum and weight-decay sweeps on the validation split; "
+                        "writes specs for both derivation rules")
+    range_args(tu, metric_default="val_loss")
+    tu.add_argument("--k", type=float, default=4, help="CLR step size in epochs (2-10)")
+    tu.add_argument("--clr-div", type=int, default=4, choices=(3, 4), help="CLR min = c / this")
+    tu.set_defaults(func=cmd_tune)
 
     c = sub.add_parser("compare", help="tables across policies and backends")
     c.add_argument("paths", nargs="+", metavar="PATH", help="run directories or folders holding them")

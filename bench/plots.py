@@ -31,3 +31,86 @@ def plot_schedule(rows, policy, out: str | Path) -> Path:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+SUGGESTION_STYLE = {"report": "tab:red", "steepest": "tab:green", "valley": "tab:purple", "minimum": "tab:brown",
+                    "peak": "tab:red"}
+
+
+def plot_range_test(result, out: str | Path, title: str = "") -> Path:
+    """The report's Figure 1: loss against log10(lr), raw and smoothed, suggestions marked."""
+    import numpy as np
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    rows = result.rows
+    lrs = np.array([r["lr"] for r in rows], float)
+    pos = lrs > 0
+    if result.metric == "loss":
+        ax.plot(np.log10(lrs[pos]), np.array([r["loss"] for r in rows], float)[pos], color="0.75", lw=0.8,
+                label="loss (raw)")
+        ax.plot(np.log10(lrs[pos]), np.array([r["smoothed"] for r in rows], float)[pos], color="tab:blue",
+                label="loss (smoothed, beta 0.98)")
+        ax.set_ylabel("training loss")
+    else:
+        xs, ys = result.curve()
+        p = xs > 0
+        if result.metric == "val_loss":
+            raw = [(r["lr"], r["metric"]) for r in rows if r.get("metric") is not None and r["lr"] > 0]
+            if raw:
+                ax.plot(np.log10([a for a, _ in raw]), [b for _, b in raw], color="0.75", lw=0.8, label="val loss (raw)")
+        ax.plot(np.log10(xs[p]), ys[p], color="tab:blue", marker="." if result.metric.endswith("acc") else None,
+                label=result.metric.replace("_", " ") + (" (smoothed)" if result.metric == "val_loss" else ""))
+        ax.set_ylabel(result.metric.replace("_", " "))
+    for name, lr in result.suggestions.items():
+        if lr and lr > 0:
+            ax.axvline(np.log10(lr), color=SUGGESTION_STYLE.get(name, "k"), ls="--", lw=1,
+                       label=f"{name}: {lr:.3g} (10^{np.log10(lr):.2f})")
+    if result.metric == "loss":
+        # from the lowest loss (raw or smoothed) to a little above the starting loss: the
+        # divergence shoots off the top, as in the report's Figure 1
+        vals = [v for r in rows for v in (r["loss"], r["smoothed"]) if np.isfinite(v)]
+        if vals:
+            lo, first = min(vals), rows[0]["smoothed"]
+            ax.set_ylim(lo - 0.05 * abs(first - lo) - 1e-3, first + 0.3 * abs(first - lo) + 1e-3)
+    ax.set_xlabel("log10(learning rate)")
+    import textwrap
+
+    ax.set_title("\n".join(textwrap.wrap(title or f"LR range test ({result.mode}, momentum {result.momentum:g}); "
+                                          f"stopped: {result.stop_reason}", 90)), fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def plot_overlay(curves, out: str | Path, title: str, ylabel: str = "smoothed loss") -> Path:
+    """Several range tests on one plot (the report's Figures 2-4): curves = [(label, lrs, values)]."""
+    import numpy as np
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    lows, firsts = [], []
+    for label, lrs, v in curves:
+        lrs, v = np.asarray(lrs, float), np.asarray(v, float)
+        keep = (lrs > 0) & np.isfinite(v)
+        if keep.any():
+            ax.plot(np.log10(lrs[keep]), v[keep], label=label)
+            lows.append(v[keep].min())
+            firsts.append(v[keep][0])
+    if lows and "loss" in ylabel:
+        lo, hi = min(lows), max(firsts)
+        ax.set_ylim(lo - 0.1 * abs(hi - lo) - 1e-3, hi + 0.5 * abs(hi - lo) + 1e-3)
+    ax.set_xlabel("log10(learning rate)")
+    ax.set_ylabel(ylabel)
+    import textwrap
+
+    ax.set_title("\n".join(textwrap.wrap(title, 90)), fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

@@ -57,31 +57,10 @@ def targets_reached(spec: Spec, evals) -> dict[str, dict | None]:
     return out
 
 
-def run(spec: Spec, out_root: str | Path, *, overwrite: bool = False, progress: bool = True,
-        command: str | None = None) -> tuple[Path, dict, int]:
-    out_root = Path(out_root)
-    run_dir = out_root / spec.run_id()
-    if run_dir.exists():
-        if not overwrite:
-            state = "a completed run" if is_complete(run_dir) else "an incomplete run (no summary.json)"
-            raise BenchError(
-                f"{run_dir} already holds {state} of this exact spec and seed; "
-                "pass --overwrite to replace it, or change the seed or --out"
-            )
-    total = spec.total_steps()  # validates batch size against the data and the budget
-    from bench.schedules import make_schedule
-
-    make_schedule(spec.policy, total)  # a budget too short for the policy fails here
-    backend = registry.load(spec.backend)
-    data = datasets.prepare(spec.dataset)
-    _check_out_dir(out_root)
-    trainer = backend.create_trainer(spec, data)
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    writer = RunWriter(run_dir)
-    writer.write_spec(dump_yaml(spec.resolved()))
+def build_meta(spec: Spec, trainer, data, command: str | None = None) -> dict:
+    """meta.json: versions, device, threads, commit, seed, data provenance."""
     desc = trainer.describe()
-    meta = {
+    return {
         "harness_version": __version__,
         "git_commit": git_commit(),
         "command": command or " ".join(sys.argv),
@@ -100,6 +79,37 @@ def run(spec: Spec, out_root: str | Path, *, overwrite: bool = False, progress: 
                  "mean": data.mean, "std": data.std},
         **desc,
     }
+
+
+def prepare(spec: Spec, out_root: Path):
+    """Every check that can fail on bad input, then the data and a trainer (nothing written)."""
+    backend = registry.load(spec.backend)
+    data = datasets.prepare(spec.dataset)
+    _check_out_dir(out_root)
+    return backend, data, backend.create_trainer(spec, data)
+
+
+def run(spec: Spec, out_root: str | Path, *, overwrite: bool = False, progress: bool = True,
+        command: str | None = None) -> tuple[Path, dict, int]:
+    out_root = Path(out_root)
+    run_dir = out_root / spec.run_id()
+    if run_dir.exists():
+        if not overwrite:
+            state = "a completed run" if is_complete(run_dir) else "an incomplete run (no summary.json)"
+            raise BenchError(
+                f"{run_dir} already holds {state} of this exact spec and seed; "
+                "pass --overwrite to replace it, or change the seed or --out"
+            )
+    total = spec.total_steps()  # validates batch size against the data and the budget
+    from bench.schedules import make_schedule
+
+    make_schedule(spec.policy, total)  # a budget too short for the policy fails here
+    _, data, trainer = prepare(spec, out_root)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    writer = RunWriter(run_dir)
+    writer.write_spec(dump_yaml(spec.resolved()))
+    meta = build_meta(spec, trainer, data, command)
     writer.write_meta(meta)
 
     def _term(signum, frame):  # SIGTERM behaves like Ctrl-C: records kept, status interrupted

@@ -138,6 +138,8 @@ class Spec(_Frozen):
     budget: BudgetSpec
     eval_every: _Pos = 100  # steps
     targets: tuple[Annotated[float, Field(gt=0.0, le=1.0)], ...] = ()  # accuracy fractions
+    # where a generated spec came from (bench tune: the derivation rule, c, momentum, ...)
+    provenance: dict[str, Any] | None = None
 
     @field_validator("targets")
     @classmethod

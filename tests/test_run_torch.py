@@ -163,8 +163,12 @@ def test_bench_smoke(tmp_path):
     out = _bench("smoke", "--out", str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "final test acc" in out.stderr and "ok" in out.stderr
-    (run,) = list(find_runs([tmp_path]))
-    assert json.loads((run / "summary.json").read_text())["final_test_acc"] >= 0.6
+    from bench.backends import available
+
+    runs = list(find_runs([tmp_path]))
+    assert sorted(json.loads((r / "summary.json").read_text())["backend"] for r in runs) == sorted(available())
+    for run in runs:  # one run per installed backend, each in its own process
+        assert json.loads((run / "summary.json").read_text())["final_test_acc"] >= 0.6
 
 
 def test_augmentation_matches_reference():

@@ -64,7 +64,8 @@ class KerasTrainer:
             decay_all = opt.decay_bn_and_bias
             # conv and dense kernels have ndim >= 2; batch-norm scales/shifts and biases 1
             self.decayed = [len(v.shape) > 1 or decay_all for v in self.tvars]
-            self.decay = float(opt.decay)
+            # a variable, so a weight-decay sweep changes it without retracing
+            self.decay = tf.Variable(float(opt.decay), dtype=tf.float64, trainable=False)
             self.form, self.nesterov = opt.momentum_form, opt.nesterov
             self.buffers = [tf.Variable(tf.zeros(v.shape, dtype=v.dtype), trainable=False) for v in self.tvars]
             self.lr = tf.Variable(0.0, dtype=self.dtype, trainable=False)
@@ -73,6 +74,8 @@ class KerasTrainer:
             self.train_y = tf.constant(data.train_y)
             self.test_x = tf.constant(data.test_x)
             self.test_y = tf.constant(data.test_y)
+            self.val_x = tf.constant(data.val_x)
+            self.val_y = tf.constant(data.val_y)
             self.eval_idx = None if data.eval_idx is None else tf.constant(data.eval_idx)
             self.mean = tf.constant(np.asarray(data.mean), dtype=self.dtype)
             self.std = tf.constant(np.asarray(data.std), dtype=self.dtype)
@@ -145,8 +148,8 @@ class KerasTrainer:
             lr = tf.cast(self.lr, v.dtype)
             mu = tf.cast(self.momentum, v.dtype)
             g = tf.cast(g, v.dtype)
-            if dec and self.decay:
-                g = g + self.decay * v  # decay * w added to the gradient
+            if dec:
+                g = g + tf.cast(self.decay, v.dtype) * v  # decay * w added to the gradient
             if self.form == "torch":  # v = mu*v + g; w -= lr*v  (Nesterov: w -= lr*(g + mu*v))
                 buf.assign(buf * mu + g)
                 v.assign_sub(lr * (g + mu * buf) if self.nesterov else lr * buf)
@@ -208,6 +211,8 @@ class KerasTrainer:
     def evaluate(self, split: str) -> tuple[float, float]:
         if split == "eval" and self.eval_idx is not None:
             xs, ys = tf.gather(self.test_x, self.eval_idx), tf.gather(self.test_y, self.eval_idx)
+        elif split == "val":
+            xs, ys = self.val_x, self.val_y
         else:
             xs, ys = self.test_x, self.test_y
         n = int(ys.shape[0])
@@ -232,6 +237,21 @@ class KerasTrainer:
         import_weights(self.model, arrays)
         for b in self.buffers:
             b.assign(tf.zeros_like(b))
+
+    def set_weight_decay(self, decay: float) -> None:
+        """Change the decay (``decay * w`` added to the gradient) for the coming steps."""
+        self.decay.assign(float(decay))
+
+    def get_state(self) -> dict:
+        """Everything training changes: weights, batch-norm statistics, momentum buffers."""
+        return {"model": [v.numpy().copy() for v in self.model.variables],
+                "buffers": [b.numpy().copy() for b in self.buffers]}
+
+    def set_state(self, state: dict) -> None:
+        for v, a in zip(self.model.variables, state["model"], strict=True):
+            v.assign(a)
+        for b, a in zip(self.buffers, state["buffers"], strict=True):
+            b.assign(a)
 
     def logits(self, images_u8: np.ndarray) -> np.ndarray:
         return tf.cast(self.model(self._prepare(tf.constant(images_u8)), training=False), tf.float64).numpy()

@@ -57,6 +57,8 @@ class TorchTrainer:
         self.train_y = torch.from_numpy(data.train_y).to(dev)
         self.test_x = torch.from_numpy(data.test_x).to(dev)
         self.test_y = torch.from_numpy(data.test_y).to(dev)
+        self.val_x = torch.from_numpy(data.val_x).to(dev)
+        self.val_y = torch.from_numpy(data.val_y).to(dev)
         self.eval_idx = None if data.eval_idx is None else torch.from_numpy(data.eval_idx).to(dev)
         c = data.input_shape[2]
         self.mean = torch.tensor(data.mean, dtype=self.dtype, device=dev).view(1, c, 1, 1)
@@ -139,6 +141,8 @@ class TorchTrainer:
     def evaluate(self, split: str) -> tuple[float, float]:
         if split == "eval" and self.eval_idx is not None:
             xs, ys = self.test_x[self.eval_idx], self.test_y[self.eval_idx]
+        elif split == "val":
+            xs, ys = self.val_x, self.val_y
         else:
             xs, ys = self.test_x, self.test_y
         self.model.eval()
@@ -163,6 +167,19 @@ class TorchTrainer:
     def set_weights(self, arrays: dict[str, np.ndarray]) -> None:
         import_weights(self.model, arrays)
         self.opt.buffers = None
+
+    def set_weight_decay(self, decay: float) -> None:
+        """Change the decay (``decay * w`` added to the gradient) for the coming steps."""
+        self.opt.decay = float(decay)
+
+    def get_state(self) -> dict:
+        """Everything training changes: weights, batch-norm statistics, momentum buffers."""
+        return {"model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                "buffers": None if self.opt.buffers is None else [b.clone() for b in self.opt.buffers]}
+
+    def set_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.buffers = None if state["buffers"] is None else [b.clone() for b in state["buffers"]]
 
     @torch.no_grad()
     def logits(self, images_u8: np.ndarray) -> np.ndarray:
