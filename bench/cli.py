@@ -176,7 +176,8 @@ def cmd_tune(args) -> int:
     from bench import discovery
 
     s, p = _load_spec(args), _lr_params(args)
-    d, summary = discovery.tune(s, Path(args.out), p, k=args.k, clr_div=args.clr_div, progress=not args.quiet)
+    d, summary = discovery.tune(s, Path(args.out), p, k=args.k, clr_div=args.clr_div, progress=not args.quiet,
+                                momenta=args.momenta, decays=args.decays)
     print(f"c = {summary['c']:.4g} (10^{summary['log10_c']:.2f}), momentum {summary['momentum']:g}, "
           f"weight decay {summary['weight_decay']:g}; specs: {', '.join(summary['specs'].values())}", file=sys.stderr)
     print(d)
@@ -285,6 +286,8 @@ def make_parser() -> argparse.ArgumentParser:
     range_args(tu, metric_default="val_loss")
     tu.add_argument("--k", type=float, default=4, help="CLR step size in epochs (2-10)")
     tu.add_argument("--clr-div", type=int, default=4, choices=(3, 4), help="CLR min = c / this")
+    tu.add_argument("--momenta", type=float, nargs="+", help="momentum sweep values (default 0.8 0.85 0.9 0.95 0.99)")
+    tu.add_argument("--decays", type=float, nargs="+", help="coarse weight-decay grid (default 1e-3 .. 1e-7)")
     tu.set_defaults(func=cmd_tune)
 
     c = sub.add_parser("compare", help="tables across policies and backends")

@@ -102,3 +102,21 @@ def test_weights_round_trip_and_zero_momentum_buffers():
     assert all(np.abs(b.numpy()).max() == 0 for b in t.buffers)
     for k, v in t.get_weights().items():
         np.testing.assert_array_equal(v, w[k])
+
+
+def test_range_test_restores_state_and_changes_decay_without_retracing():
+    from bench import lrfind
+
+    spec, t = _trainer()
+    data = synthetic((28, 28, 1), 10, n=64)
+    data.train_x[:] = np.random.default_rng(1).integers(0, 256, size=data.train_x.shape, dtype=np.uint8)
+    t.train_step(np.arange(8), None, 0.01, 0.9)
+    t.collect()
+    before = t.get_state()
+    t.set_weight_decay(1e-3)
+    res = lrfind.range_test(t, data, spec, start_lr=1e-4, end_lr=10, steps=30, beta=0.9)
+    after = t.get_state()
+    for a, b in zip(before["model"] + before["buffers"], after["model"] + after["buffers"]):
+        np.testing.assert_array_equal(a, b)
+    assert res.rows and t._step.experimental_get_tracing_count() == 1
+    assert float(t.decay.numpy()) == 1e-3
