@@ -97,7 +97,7 @@ def run_one(a) -> dict:
         draws = aug.draw(spec.dataset.augment, spec.seed, a.step, len(x))
         _save(a.out, {"x": trainer.augmented(x, draws)})
     elif a.command == "train":
-        schedule = make_schedule(spec.policy, spec.total_steps())
+        schedule = make_schedule(spec.policy, spec.total_steps(len(data.train_y)))
         order = BatchOrder(spec.seed, len(data.train_y), spec.batch_size)
         lrs = []
         for s in range(a.steps):

@@ -205,10 +205,12 @@ def cmd_data_check(args) -> int:
     from bench import data as datasets
     from bench.spec import DatasetSpec, validate_model
 
-    ds = validate_model(DatasetSpec, {"name": args.name, "data_dir": args.data_dir}, prefix="dataset")
+    ds = validate_model(DatasetSpec, {"name": args.name, "data_dir": args.data_dir, "verify": not args.no_verify,
+                                      "image_size": args.image_size}, prefix="dataset")
     p = datasets.prepare(ds)
     report = {
         "dataset": p.name,
+        "classes_count": p.num_classes,
         "train": {"images": list(p.train_x.shape), "labels": np.bincount(p.train_y).tolist()},
         "test": {"images": list(p.test_x.shape), "labels": np.bincount(p.test_y).tolist()},
         "dtype": str(p.train_x.dtype),
@@ -300,8 +302,10 @@ def make_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="dataset tools")
     dsub = d.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     dc = dsub.add_parser("check", help="load a dataset through the run's readers; counts, shapes, checksums")
-    dc.add_argument("name")
+    dc.add_argument("name", help="fashion_mnist | cifar10 | cifar100 | oxflower17 | tiny_imagenet")
     dc.add_argument("--data-dir")
+    dc.add_argument("--no-verify", action="store_true", help="read files whose checksums are not the official ones")
+    dc.add_argument("--image-size", type=int, help="resize to this square (Flowers 17 default 224)")
     dc.set_defaults(func=cmd_data_check)
     return ap
 

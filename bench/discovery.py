@@ -255,7 +255,7 @@ def tune(spec: Spec, out: Path, p: dict, k: float = 4, clr_div: float = 4, progr
     c = row.get("suggest_report") or row.get("suggest_peak")
     if not c:
         raise BenchError("the range test at the chosen momentum and weight decay gave no suggestion")
-    spe = spec.steps_per_epoch()
+    spe = spec.steps_per_epoch(len(sess.data.train_y))
     written = {}
     for rule in rules.RULES:
         for pol_name, policy in rules.derive(rule, c, m, spe, k, clr_div).items():

@@ -50,7 +50,7 @@ class Outcome:
 
 
 def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None = None) -> Outcome:
-    total = spec.total_steps()
+    total = spec.total_steps(len(data.train_y))
     spe = len(data.train_y) // spec.batch_size
     schedule = make_schedule(spec.policy, total)
     order = BatchOrder(spec.seed, len(data.train_y), spec.batch_size)

@@ -105,6 +105,10 @@ def run(spec: Spec, out_root: str | Path, *, overwrite: bool = False, progress: 
 
     make_schedule(spec.policy, total)  # a budget too short for the policy fails here
     _, data, trainer = prepare(spec, out_root)
+    if len(data.train_y) < spec.batch_size:
+        raise BenchError(f"batch_size {spec.batch_size} is larger than the {len(data.train_y)} training examples loaded")
+    total = spec.total_steps(len(data.train_y))  # epochs count the data actually loaded
+    make_schedule(spec.policy, total)
     if run_dir.exists():
         shutil.rmtree(run_dir)
     writer = RunWriter(run_dir)

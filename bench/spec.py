@@ -53,6 +53,9 @@ class DatasetSpec(_Frozen):
     test_size: _Size = None
     eval_size: _Size = None  # fixed stratified subset of the test split for periodic evals
     split_seed: Annotated[int, Field(ge=0)] = 0  # draws the subsets (not the run seed)
+    image_size: Annotated[int, Field(ge=8, le=512)] | None = None  # resize to this square (default: native;
+    #                                                                 Flowers 17: 224)
+    verify: bool = True  # refuse files whose checksums are not the official ones
     augment: AugmentSpec = AugmentSpec()
 
     @field_validator("name")
@@ -158,18 +161,20 @@ class Spec(_Frozen):
     def run_id(self) -> str:
         return f"{self.name}-{self.backend}-s{self.seed}-{self.spec_hash()}"
 
-    def steps_per_epoch(self) -> int:
+    def steps_per_epoch(self, n_train: int | None = None) -> int:
+        """Updates per epoch; ``n_train`` is the loaded training set's size (default: the
+        official size of the dataset less the validation split, or train_size)."""
         from bench.data import train_count
 
-        n = train_count(self.dataset)
+        n = train_count(self.dataset) if n_train is None else n_train
         if self.batch_size > n:
             raise SpecError("batch_size", self.batch_size, f"at most the {n} training examples")
         return n // self.batch_size  # the last partial batch is dropped
 
-    def total_steps(self) -> int:
+    def total_steps(self, n_train: int | None = None) -> int:
         if self.budget.steps is not None:
             return self.budget.steps
-        return self.budget.epochs * self.steps_per_epoch()
+        return self.budget.epochs * self.steps_per_epoch(n_train)
 
 
 # -- validation -------------------------------------------------------------------------

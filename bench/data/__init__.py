@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.data import fashion_mnist
+from bench.data import cifar, fashion_mnist, flowers17, tiny_imagenet
 from bench.data.splits import stratified_subset
 from bench.errors import SpecError
 
@@ -34,15 +34,17 @@ class DatasetInfo:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    fashion_mnist.NAME: DatasetInfo(
-        name=fashion_mnist.NAME,
-        shape=(28, 28, 1),
-        num_classes=10,
-        n_train=60000,
-        n_test=10000,
-        load=fashion_mnist.load,
-        class_names=fashion_mnist.CLASS_NAMES,
-    ),
+    fashion_mnist.NAME: DatasetInfo(fashion_mnist.NAME, (28, 28, 1), 10, 60000, 10000,
+                                    lambda d, **kw: fashion_mnist.load(d, **kw), fashion_mnist.CLASS_NAMES),
+    "cifar10": DatasetInfo("cifar10", (32, 32, 3), 10, 50000, 10000,
+                           lambda d, **kw: cifar.load("cifar10", d, **kw),
+                           ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")),
+    "cifar100": DatasetInfo("cifar100", (32, 32, 3), 100, 50000, 10000,
+                            lambda d, **kw: cifar.load("cifar100", d, **kw), tuple(str(i) for i in range(100))),
+    "oxflower17": DatasetInfo("oxflower17", (224, 224, 3), 17, 1088, 272,
+                              lambda d, **kw: flowers17.load(d, **kw), flowers17.CLASS_NAMES),
+    "tiny_imagenet": DatasetInfo("tiny_imagenet", (64, 64, 3), 200, 100000, 10000,
+                                 lambda d, **kw: tiny_imagenet.load(d, **kw), tuple(str(i) for i in range(200))),
 }
 
 
@@ -101,7 +103,10 @@ def train_count(ds) -> int:
 def prepare(ds, allow_download: bool = True) -> Prepared:
     """Load ``ds.name`` and apply the spec's subsets (``ds`` is the spec's ``dataset``)."""
     i = info(ds.name)
-    train_x, train_y, test_x, test_y, source = i.load(ds.data_dir, allow_download=allow_download)
+    kw = {"allow_download": allow_download, "verify": ds.verify, "image_size": ds.image_size}
+    if ds.name == "oxflower17":
+        kw["split_seed"] = ds.split_seed  # its train/test split is drawn, not given
+    train_x, train_y, test_x, test_y, source = i.load(ds.data_dir, **kw)
     rng = np.random.default_rng([ds.split_seed, 0x5EED])
     pool = np.arange(len(train_y))
     if ds.val_size:
@@ -133,6 +138,6 @@ def prepare(ds, allow_download: bool = True) -> Prepared:
         mean=mean,
         std=std,
         num_classes=i.num_classes,
-        class_names=i.class_names,
+        class_names=tuple(source.get("class_names") or i.class_names),
         source=source,
     )
