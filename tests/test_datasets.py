@@ -233,8 +233,8 @@ def test_bench_run_on_fixture_every_backend(tmp_path, name):
 
     FIXTURES[name](tmp_path)
     env = {"XDG_CACHE_HOME": str(tmp_path / "c"), "BENCH_OFFLINE": "1"}
-    sets = ["dataset={name: %s, data_dir: '%s', verify: false%s}" % (
-        name, tmp_path, ", image_size: 32" if name == "oxflower17" else ""),
+    size = ", image_size: 32" if name == "oxflower17" else ""
+    sets = [f"dataset={{name: {name}, data_dir: '{tmp_path}', verify: false{size}}}",
         "budget={steps: 3}", "batch_size=4", "eval_every=2", "dataset.augment={flip: true, shift: 2}"]
     for b in available():
         args = ["run", "smoke", "--backend", b, "--quiet", "--out", str(tmp_path / "runs")]

@@ -81,7 +81,7 @@ def open_zip(path: Path) -> zipfile.ZipFile:
         except ValueError:
             z.close()
             raise DataError(f"{path}: refused unsafe member {n!r} (absolute or leaves the archive); "
-                            "nothing was read from this archive")
+                            "nothing was read from this archive") from None
     return z
 
 
