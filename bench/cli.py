@@ -184,6 +184,55 @@ def cmd_tune(args) -> int:
     return EXIT_OK
 
 
+def cmd_import(args) -> int:
+    from bench import importers
+
+    src = Path(args.file)
+    if not src.is_file():
+        raise BenchError(f"no such file: {src}")
+    if args.kind == "caffe-log":
+        d = importers.import_caffe_log(src, args.out, args.set, batch_size=args.batch_size)
+    else:
+        d = importers.import_keras_csv(src, args.out, args.set)
+    print(d)
+    return EXIT_OK
+
+
+def cmd_claims(args) -> int:
+    from bench import claims
+    from bench.errors import EXIT_CLAIM_FAILED
+
+    for p in args.paths:
+        if not Path(p).exists():
+            raise BenchError(f"no such run directory or folder: {p}")
+    rows = claims.verdicts(args.paths, args.claims)
+    sys.stdout.write(claims.render(rows))
+    failed = [r for r in rows if r["must_hold"] and r["verdict"] == "fails"]
+    if args.strict and failed:
+        print("must-hold claims failed: " + ", ".join(f"{r['id']} ({r['backend']})" for r in failed), file=sys.stderr)
+        return EXIT_CLAIM_FAILED
+    return EXIT_OK
+
+
+def cmd_full(args) -> int:
+    from bench.full import run_full
+
+    backends = args.backends.split(",") if args.backends else None
+    report, log = run_full(args.suite, args.budget, backends, args.seeds, Path(args.out), args.shard)
+    print(report)
+    return 1 if log["failed"] else EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from bench.report import make_report
+
+    for p in args.paths:
+        if not Path(p).exists():
+            raise BenchError(f"no such run directory or folder: {p}")
+    print(make_report(args.paths, Path(args.out or args.paths[0]), args.claims))
+    return EXIT_OK
+
+
 def cmd_compare(args) -> int:
     from bench.compare import compare
 
@@ -291,6 +340,35 @@ def make_parser() -> argparse.ArgumentParser:
     tu.add_argument("--momenta", type=float, nargs="+", help="momentum sweep values (default 0.8 0.85 0.9 0.95 0.99)")
     tu.add_argument("--decays", type=float, nargs="+", help="coarse weight-decay grid (default 1e-3 .. 1e-7)")
     tu.set_defaults(func=cmd_tune)
+
+    im = sub.add_parser("import", help="a reference run directory from another tool's log")
+    im.add_argument("kind", choices=("caffe-log", "keras-csv"))
+    im.add_argument("file")
+    im.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="spec fields the log cannot say")
+    im.add_argument("--batch-size", type=int, help="caffe-log: the effective batch (default: per-GPU batch x GPUs)")
+    im.add_argument("--out", required=True, help="results folder")
+    im.set_defaults(func=cmd_import)
+
+    cl = sub.add_parser("claims", help="verdicts of the claims on run directories")
+    cl.add_argument("paths", nargs="+", metavar="PATH")
+    cl.add_argument("--claims", help="a claims YAML file (default: the shipped bench/claims/claims.yaml)")
+    cl.add_argument("--strict", action="store_true", help="exit 5 when a must-hold claim fails")
+    cl.set_defaults(func=cmd_claims)
+
+    fu = sub.add_parser("full", help="a suite's grid (each run its own process), then the report")
+    fu.add_argument("--suite", help="fashion-mnist | paper | smith-topin (default: the one this machine can run)")
+    fu.add_argument("--budget", choices=("smoke", "quick", "paper"))
+    fu.add_argument("--backends", help="comma-separated (default: every installed backend)")
+    fu.add_argument("--seeds", type=int, help="seeds per cell and backend (default: the budget's)")
+    fu.add_argument("--out", default="runs/full", help="results folder (default: ./runs/full)")
+    fu.add_argument("--shard", help="i/n: run every n-th job starting at the i-th (for many machines)")
+    fu.set_defaults(func=cmd_full)
+
+    rp = sub.add_parser("report", help="tables + verdicts + plots into report.md")
+    rp.add_argument("paths", nargs="+", metavar="PATH")
+    rp.add_argument("--out", help="output folder (default: the first PATH)")
+    rp.add_argument("--claims")
+    rp.set_defaults(func=cmd_report)
 
     c = sub.add_parser("compare", help="tables across policies and backends")
     c.add_argument("paths", nargs="+", metavar="PATH", help="run directories or folders holding them")

@@ -1,0 +1,124 @@
+"""``bench full``: a suite's grid, each run in its own process, then the report.
+
+Runs already completed (a run directory with its summary) are skipped, so an
+interrupted ``bench full`` picks up where it stopped; a directory without a summary is
+rerun from the start. Cells whose dataset is missing are skipped and the report says
+so; the suite goes on.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import backends as registry
+from bench import suites
+from bench.errors import BenchError, DataError
+from bench.rundir import is_complete, read_summary, write_json
+from bench.spec import dump_yaml
+
+
+def dataset_available(ds) -> str | None:
+    """None if the dataset's files are there; otherwise why not (nothing is downloaded)."""
+    try:
+        if ds.name == "fashion_mnist":
+            from bench.data import fashion_mnist
+
+            fashion_mnist.locate(ds.data_dir, allow_download=False)
+        else:
+            from bench.data import cifar, flowers17, sources, tiny_imagenet
+
+            ok = {"cifar10": cifar._folder_ok("cifar10"), "cifar100": cifar._folder_ok("cifar100"),
+                  "oxflower17": flowers17._folder_ok, "tiny_imagenet": tiny_imagenet._folder_ok}[ds.name]
+            sources.locate(ds.name, ds.data_dir, allow_download=False, folder_ok=ok)
+    except DataError as e:
+        return str(e).splitlines()[0]
+    return None
+
+
+def default_suite() -> tuple[str, str, str]:
+    """The suite a user most likely wants here, its budget, and why."""
+    gpu = False
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+        gpu = out.returncode == 0 and "GPU" in out.stdout
+    except (OSError, subprocess.SubprocessError):
+        pass
+    budget = "paper" if gpu else "quick"
+    from bench.spec import DatasetSpec
+
+    if dataset_available(DatasetSpec(name="cifar10")) is None:
+        return "smith-topin", budget, f"CIFAR-10 is present; {'a GPU' if gpu else 'no GPU'}: budget {budget}"
+    return "fashion-mnist", budget, f"CIFAR-10 is not present, Fashion-MNIST is; {'a GPU' if gpu else 'no GPU'}: budget {budget}"
+
+
+def run_full(suite_name: str | None, budget: str | None, backends: list[str] | None, seeds: int | None,
+             out: Path, shard: str | None = None, stream=None) -> tuple[Path, dict]:
+    stream = stream or sys.stderr
+    why = "asked for"
+    if suite_name is None:
+        suite_name, auto_budget, why = default_suite()
+        budget = budget or auto_budget
+        print(f"bench full: suite {suite_name!r}, budget {budget!r} ({why})", file=stream)
+    suite = suites.load(suite_name)
+    budget = budget or suite.get("default_budget", "quick")
+    backends = backends or registry.available()
+    for b in backends:
+        if b not in registry.BACKENDS:
+            raise BenchError(f"unknown backend {b!r}; allowed: {' | '.join(registry.BACKENDS)}")
+        if not registry.installed(b):
+            raise BenchError(f"backend {b!r} is not installed: pip install -e '.[{registry.BACKENDS[b].extra}]'")
+    jobs = suites.expand(suite, budget, backends, seeds)
+    if shard:
+        i, n = (int(v) for v in shard.split("/"))
+        if not 1 <= i <= n:
+            raise BenchError(f"--shard i/n needs 1 <= i <= n; received {shard}")
+        jobs = jobs[i - 1 :: n]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = {"suite": suite_name, "budget": budget, "backends": backends, "why": why, "ran": [], "skipped": [],
+           "failed": [], "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    t_start = time.perf_counter()
+    missing_cache: dict[str, str | None] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, job in enumerate(jobs, 1):
+            d = out / job.spec.run_id()
+            label = f"[{k}/{len(jobs)}] {job.cell} {job.backend} s{job.seed}"
+            if is_complete(d):
+                s = read_summary(d)
+                print(f"{label}: already {s['status']} ({d.name})", file=stream)
+                log["skipped"].append({"run": d.name, "why": f"already {s['status']}"})
+                continue
+            key = f"{job.spec.dataset.name}|{job.spec.dataset.data_dir}"
+            if key not in missing_cache:
+                missing_cache[key] = dataset_available(job.spec.dataset)
+            if missing_cache[key]:
+                print(f"{label}: skipped, {missing_cache[key]}", file=stream)
+                log["skipped"].append({"run": d.name, "cell": job.cell, "why": missing_cache[key]})
+                continue
+            spec_file = Path(tmp) / f"{d.name}.yaml"
+            spec_file.write_text(dump_yaml(job.spec.resolved()))
+            t0 = time.perf_counter()
+            cmd = [sys.executable, "-m", "bench", "run", str(spec_file), "--out", str(out), "--quiet", "--overwrite"]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            dt = time.perf_counter() - t0
+            if is_complete(d):
+                s = read_summary(d)
+                acc = s.get("final_test_acc")
+                print(f"{label}: {s['status']}, final acc {'n/a' if acc is None else f'{acc:.4f}'} ({dt:.0f}s)",
+                      file=stream, flush=True)
+                log["ran"].append({"run": d.name, "status": s["status"], "seconds": dt})
+            else:
+                tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+                print(f"{label}: FAILED (exit {proc.returncode}): {tail[0]}", file=stream, flush=True)
+                log["failed"].append({"run": d.name, "exit": proc.returncode, "error": proc.stderr[-2000:]})
+    log["wall_s"] = time.perf_counter() - t_start
+    write_json(out / f"full-{suite_name}-{budget}.json", log)
+    from bench.report import make_report
+
+    report = make_report([out], out, log=log)
+    print(f"report: {report}", file=stream)
+    return report, log
