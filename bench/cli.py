@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from bench.errors import EXIT_BAD_INPUT, EXIT_OK, BenchError
 
-SMOKE_SPEC = "smoke.yaml"
-SMOKE_MIN_ACC = 0.6  # chance is 0.1 on 10 classes; the shipped smoke run reaches ~0.8
+SMOKE_SUITE = "fashion-mnist"  # the default suite; `bench smoke` runs it at budget smoke
+SMOKE_MIN_ACC = 0.5  # chance is 0.1 on 10 classes; the best smoke cell reached 0.74-0.77 here
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,165 +85,34 @@ def cmd_schedule(args) -> int:
 
 
 def cmd_smoke(args) -> int:
-    """The shipped smoke spec on every installed backend, each in its own process."""
+    """The default suite at budget smoke on every installed backend, each run in its own process.
+
+    Fails unless every run finished (diverging is a result) and, per backend, the best
+    final test accuracy of the suite's cells is well above chance.
+    """
     from bench import backends
-    from bench.rundir import read_summary
-    from bench.spec import shipped_spec
+    from bench.full import run_full
+    from bench.rundir import find_runs, read_summary
 
     names = args.backends.split(",") if args.backends else backends.available()
     if not names:
         raise BenchError("no backend is installed: pip install -e '.[torch]' (or '.[keras]')")
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench-smoke-"))
-    failed = []
+    report, log = run_full(SMOKE_SUITE, "smoke", names, None, out)
+    failed = [f"{f['run']}: exit {f['exit']}" for f in log["failed"]]
     for b in names:
-        cmd = [sys.executable, "-m", "bench", "run", str(shipped_spec(SMOKE_SPEC)), "--backend", b,
-               "--out", str(out), "--overwrite"]
-        print(f"smoke [{b}]: {' '.join(cmd)}", file=sys.stderr, flush=True)
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-        lines = proc.stdout.strip().splitlines()
-        if proc.returncode != 0 or not lines:
-            failed.append(f"{b}: bench run exited {proc.returncode}")
-            continue
-        s = read_summary(Path(lines[-1]))
-        acc = s["final_test_acc"] or 0.0
-        ok = s["status"] == "completed" and acc >= SMOKE_MIN_ACC
-        print(f"smoke [{b}]: {s['status']}, final test acc {acc:.4f} (needs >= {SMOKE_MIN_ACC}), "
-              f"{s['images_per_s']:.0f} images/s, train {s['train_s']:.1f}s -> {'ok' if ok else 'FAILED'}",
-              file=sys.stderr)
+        accs = [s["final_test_acc"] or 0.0 for s in (read_summary(d) for d in find_runs([out], warn=False))
+                if s.get("backend") == b and s.get("kind") == "train"]
+        best = max(accs, default=0.0)
+        ok = bool(accs) and best >= SMOKE_MIN_ACC
+        print(f"smoke [{b}]: {len(accs)} runs, best final test acc {best:.4f} (needs >= {SMOKE_MIN_ACC}) -> "
+              f"{'ok' if ok else 'FAILED'}", file=sys.stderr)
         if not ok:
-            failed.append(f"{b}: final test accuracy {acc:.4f} < {SMOKE_MIN_ACC}")
+            failed.append(f"{b}: best final test accuracy {best:.4f} < {SMOKE_MIN_ACC}")
     print(out)
     if failed:
         print("smoke FAILED: " + "; ".join(failed), file=sys.stderr)
         return 1
-    return EXIT_OK
-
-
-def _lr_params(args) -> dict:
-    metric = args.metric
-    acc = metric.endswith("acc")
-    p = {"start_lr": args.start_lr, "end_lr": args.end_lr, "steps": args.steps,
-         "mode": args.mode or ("linear" if acc else "exp"), "metric": metric,
-         "eval_every": args.eval_every or (max(1, args.steps // 50) if acc else 1),
-         "beta": args.beta, "stop_factor": args.stop_factor}
-    if not 0 < p["beta"] < 1:
-        raise BenchError(f"--beta must be in (0, 1); received {p['beta']}")
-    if p["stop_factor"] <= 1:
-        raise BenchError(f"--stop-factor must be > 1; received {p['stop_factor']}")
-    if p["steps"] < 2:
-        raise BenchError(f"--steps must be >= 2; received {p['steps']}")
-    if p["eval_every"] < 1:
-        raise BenchError(f"--eval-every must be >= 1; received {p['eval_every']}")
-    from bench.schedules import RangeTest
-    from bench.spec import validate_model
-
-    validate_model(RangeTest, {"start_lr": p["start_lr"], "end_lr": p["end_lr"], "mode": p["mode"]},
-                   prefix="range test", source="--start-lr/--end-lr/--mode")
-    return p
-
-
-def _load_spec(args):
-    from bench import spec
-
-    return spec.load(_spec_path(args.spec), args.set, {"backend": args.backend, "seed": args.seed,
-                                                       "device": getattr(args, "device", None)})
-
-
-def cmd_lr_find(args) -> int:
-    from bench import discovery
-
-    s, p = _load_spec(args), _lr_params(args)
-    d, res = discovery.lr_find(s, Path(args.out), p, progress=not args.quiet)
-    sug = ", ".join(f"{k} {v:.4g}" for k, v in res.suggestions.items() if v)
-    print(f"{res.stop_reason} after {len(res.rows)} steps; suggestions: {sug}", file=sys.stderr)
-    print(d)
-    return EXIT_OK
-
-
-def cmd_sweep(args) -> int:
-    from bench import discovery
-
-    s, p = _load_spec(args), _lr_params(args)
-    sess = discovery.Session(s, Path(args.out), p, progress=not args.quiet)
-    d, summary = discovery.sweep(sess, args.param, args.values)
-    print(f"suggested {args.param}: {summary['suggestion']:g} ({summary['suggestion_rule']})", file=sys.stderr)
-    print(d)
-    return EXIT_OK
-
-
-def cmd_tune(args) -> int:
-    from bench import discovery
-
-    s, p = _load_spec(args), _lr_params(args)
-    d, summary = discovery.tune(s, Path(args.out), p, k=args.k, clr_div=args.clr_div, progress=not args.quiet,
-                                momenta=args.momenta, decays=args.decays)
-    print(f"c = {summary['c']:.4g} (10^{summary['log10_c']:.2f}), momentum {summary['momentum']:g}, "
-          f"weight decay {summary['weight_decay']:g}; specs: {', '.join(summary['specs'].values())}", file=sys.stderr)
-    print(d)
-    return EXIT_OK
-
-
-def cmd_import(args) -> int:
-    from bench import importers
-
-    src = Path(args.file)
-    if not src.is_file():
-        raise BenchError(f"no such file: {src}")
-    if args.kind == "caffe-log":
-        d = importers.import_caffe_log(src, args.out, args.set, batch_size=args.batch_size)
-    else:
-        d = importers.import_keras_csv(src, args.out, args.set)
-    print(d)
-    return EXIT_OK
-
-
-def cmd_claims(args) -> int:
-    from bench import claims
-    from bench.errors import EXIT_CLAIM_FAILED
-
-    for p in args.paths:
-        if not Path(p).exists():
-            raise BenchError(f"no such run directory or folder: {p}")
-    rows = claims.verdicts(args.paths, args.claims)
-    sys.stdout.write(claims.render(rows))
-    failed = [r for r in rows if r["must_hold"] and r["verdict"] == "fails"]
-    if args.strict and failed:
-        print("must-hold claims failed: " + ", ".join(f"{r['id']} ({r['backend']})" for r in failed), file=sys.stderr)
-        return EXIT_CLAIM_FAILED
-    return EXIT_OK
-
-
-def cmd_full(args) -> int:
-    from bench.full import run_full
-
-    backends = args.backends.split(",") if args.backends else None
-    report, log = run_full(args.suite, args.budget, backends, args.seeds, Path(args.out), args.shard)
-    print(report)
-    return 1 if log["failed"] else EXIT_OK
-
-
-def cmd_report(args) -> int:
-    from bench.report import make_report
-
-    for p in args.paths:
-        if not Path(p).exists():
-            raise BenchError(f"no such run directory or folder: {p}")
-    print(make_report(args.paths, Path(args.out or args.paths[0]), args.claims))
-    return EXIT_OK
-
-
-def cmd_compare(args) -> int:
-    from bench.compare import compare
-
-    for p in args.paths:
-        if not Path(p).exists():
-            raise BenchError(f"no such run directory or folder: {p}")
-    if not 0 <= args.tolerance <= 1:
-        raise BenchError(f"--tolerance is an accuracy fraction in [0, 1]; received {args.tolerance}")
-    out = args.out if args.out is not None else (args.paths[0] if Path(args.paths[0]).is_dir() else ".")
-    tab, md = compare(args.paths, out, args.tolerance)
-    sys.stdout.write(md)
-    print(f"wrote {Path(out) / 'compare.md'}, {Path(out) / 'compare.csv'} and {Path(out) / 'runs.csv'}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -116,7 +116,7 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
                 print(f"{label}: FAILED (exit {proc.returncode}): {tail[0]}", file=stream, flush=True)
                 log["failed"].append({"run": d.name, "exit": proc.returncode, "error": proc.stderr[-2000:]})
     log["wall_s"] = time.perf_counter() - t_start
-    write_json(out / f"full-{suite_name}-{budget}.json", log)
+    write_json(out / f"full-{suite['name']}-{budget}.json", log)
     from bench.report import make_report
 
     report = make_report([out], out, log=log)
