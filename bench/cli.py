@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -113,6 +114,134 @@ def cmd_smoke(args) -> int:
     if failed:
         print("smoke FAILED: " + "; ".join(failed), file=sys.stderr)
         return 1
+    return EXIT_OK
+
+
+def _lr_params(args) -> dict:
+    metric = args.metric
+    acc = metric.endswith("acc")
+    p = {"start_lr": args.start_lr, "end_lr": args.end_lr, "steps": args.steps,
+         "mode": args.mode or ("linear" if acc else "exp"), "metric": metric,
+         "eval_every": args.eval_every or (max(1, args.steps // 50) if acc else 1),
+         "beta": args.beta, "stop_factor": args.stop_factor}
+    if not 0 < p["beta"] < 1:
+        raise BenchError(f"--beta must be in (0, 1); received {p['beta']}")
+    if p["stop_factor"] <= 1:
+        raise BenchError(f"--stop-factor must be > 1; received {p['stop_factor']}")
+    if p["steps"] < 2:
+        raise BenchError(f"--steps must be >= 2; received {p['steps']}")
+    if p["eval_every"] < 1:
+        raise BenchError(f"--eval-every must be >= 1; received {p['eval_every']}")
+    from bench.schedules import RangeTest
+    from bench.spec import validate_model
+
+    validate_model(RangeTest, {"start_lr": p["start_lr"], "end_lr": p["end_lr"], "mode": p["mode"]},
+                   prefix="range test", source="--start-lr/--end-lr/--mode")
+    return p
+
+
+def _load_spec(args):
+    from bench import spec
+
+    return spec.load(_spec_path(args.spec), args.set, {"backend": args.backend, "seed": args.seed,
+                                                       "device": getattr(args, "device", None)})
+
+
+def cmd_lr_find(args) -> int:
+    from bench import discovery
+
+    s, p = _load_spec(args), _lr_params(args)
+    d, res = discovery.lr_find(s, Path(args.out), p, progress=not args.quiet)
+    sug = ", ".join(f"{k} {v:.4g}" for k, v in res.suggestions.items() if v)
+    print(f"{res.stop_reason} after {len(res.rows)} steps; suggestions: {sug}", file=sys.stderr)
+    print(d)
+    return EXIT_OK
+
+
+def cmd_sweep(args) -> int:
+    from bench import discovery
+
+    s, p = _load_spec(args), _lr_params(args)
+    sess = discovery.Session(s, Path(args.out), p, progress=not args.quiet)
+    d, summary = discovery.sweep(sess, args.param, args.values)
+    print(f"suggested {args.param}: {summary['suggestion']:g} ({summary['suggestion_rule']})", file=sys.stderr)
+    print(d)
+    return EXIT_OK
+
+
+def cmd_tune(args) -> int:
+    from bench import discovery
+
+    s, p = _load_spec(args), _lr_params(args)
+    d, summary = discovery.tune(s, Path(args.out), p, k=args.k, clr_div=args.clr_div, progress=not args.quiet,
+                                momenta=args.momenta, decays=args.decays)
+    print(f"c = {summary['c']:.4g} (10^{summary['log10_c']:.2f}), momentum {summary['momentum']:g}, "
+          f"weight decay {summary['weight_decay']:g}; specs: {', '.join(summary['specs'].values())}", file=sys.stderr)
+    print(d)
+    return EXIT_OK
+
+
+def cmd_import(args) -> int:
+    from bench import importers
+
+    src = Path(args.file)
+    if not src.is_file():
+        raise BenchError(f"no such file: {src}")
+    if args.kind == "caffe-log":
+        d = importers.import_caffe_log(src, args.out, args.set, batch_size=args.batch_size)
+    else:
+        d = importers.import_keras_csv(src, args.out, args.set)
+    print(d)
+    return EXIT_OK
+
+
+def cmd_claims(args) -> int:
+    from bench import claims
+    from bench.errors import EXIT_CLAIM_FAILED
+
+    for p in args.paths:
+        if not Path(p).exists():
+            raise BenchError(f"no such run directory or folder: {p}")
+    rows = claims.verdicts(args.paths, args.claims)
+    sys.stdout.write(claims.render(rows))
+    failed = [r for r in rows if r["must_hold"] and r["verdict"] == "fails"]
+    if args.strict and failed:
+        print("must-hold claims failed: " + ", ".join(f"{r['id']} ({r['backend']})" for r in failed), file=sys.stderr)
+        return EXIT_CLAIM_FAILED
+    return EXIT_OK
+
+
+def cmd_full(args) -> int:
+    from bench.full import run_full
+
+    backends = args.backends.split(",") if args.backends else None
+    report, log = run_full(args.suite, args.budget, backends, args.seeds, Path(args.out), args.shard)
+    print(report)
+    return 1 if log["failed"] else EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from bench.report import make_report
+
+    for p in args.paths:
+        if not Path(p).exists():
+            raise BenchError(f"no such run directory or folder: {p}")
+    print(make_report(args.paths, Path(args.out or args.paths[0]), args.claims))
+    return EXIT_OK
+
+
+def cmd_compare(args) -> int:
+    from bench.compare import compare
+
+    for p in args.paths:
+        if not Path(p).exists():
+            raise BenchError(f"no such run directory or folder: {p}")
+    if not 0 <= args.tolerance <= 1:
+        raise BenchError(f"--tolerance is an accuracy fraction in [0, 1]; received {args.tolerance}")
+    out = args.out if args.out is not None else (args.paths[0] if Path(args.paths[0]).is_dir() else ".")
+    tab, md = compare(args.paths, out, args.tolerance)
+    sys.stdout.write(md)
+    print(f"wrote {Path(out) / 'compare.md'}, {Path(out) / 'compare.csv'} and {Path(out) / 'runs.csv'}", file=sys.stderr)
     return EXIT_OK
 
 
