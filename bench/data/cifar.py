@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.data import sources
-from bench.data.archive import md5_file, open_tar, read_tar_member, safe_unpickle
+from bench.data.archive import open_tar, read_tar_member, safe_unpickle
 from bench.errors import DataError
 
 FILES = {
@@ -61,12 +61,7 @@ def _read(name: str, kind: str, path: Path, verify: bool):
     want = [f for f, _ in files["train"] + files["test"]] + [files["meta"][0]]
     blobs, checks = {}, {}
     if kind == "archive":
-        got = md5_file(path)
-        if verify and got != sources.SOURCES[name].md5:
-            raise DataError(f"checksum mismatch for {path}: MD5 {got}, the official archive's is "
-                            f"{sources.SOURCES[name].md5}. Re-download it, or set dataset.verify: false "
-                            "(--no-verify) to read it anyway")
-        checks[path.name] = ("md5 ok " if got == sources.SOURCES[name].md5 else "unverified md5 ") + got
+        checks.update(sources.verify_archive(name, path, verify))
         with open_tar(path) as tar:
             by_name = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
             for f in want:

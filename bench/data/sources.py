@@ -147,3 +147,14 @@ def save_cached(p: Path, train_x, train_y, test_x, test_y, source: dict) -> None
     np.savez(tmp, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
              source=np.array(json.dumps(source)))
     os.replace(tmp, p)
+
+
+def verify_archive(name: str, path: Path, verify: bool) -> dict:
+    """Check an archive against the official MD5; returns the check record for the source."""
+    from bench.data.archive import md5_file
+
+    got, official = md5_file(path), SOURCES[name].md5
+    if verify and got != official:
+        raise DataError(f"checksum mismatch for {path}: MD5 {got}, the official archive's is {official}. "
+                        "Re-download it, or set dataset.verify: false (--no-verify) to read it anyway")
+    return {path.name: ("md5 ok " if got == official else "unverified md5 ") + got}
