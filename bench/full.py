@@ -73,10 +73,7 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
             raise BenchError(f"backend {b!r} is not installed: pip install -e '.[{registry.BACKENDS[b].extra}]'")
     jobs = suites.expand(suite, budget, backends, seeds)
     if shard:
-        i, n = (int(v) for v in shard.split("/"))
-        if not 1 <= i <= n:
-            raise BenchError(f"--shard i/n needs 1 <= i <= n; received {shard}")
-        jobs = jobs[i - 1 :: n]
+        jobs = suites.shard(jobs, shard)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log = {"suite": suite_name, "budget": budget, "backends": backends, "why": why, "ran": [], "skipped": [],

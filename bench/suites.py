@@ -77,3 +77,15 @@ def expand(suite: dict, budget_name: str, backends: list[str], seeds: int | None
                 spec = build({**data, "backend": b, "seed": s}, source=f"suite {suite['name']}, cell {cell['name']}")
                 jobs.append(Job(cell["name"], b, s, spec, tuple(cell.get("claims", ()))))
     return jobs
+
+
+def shard(jobs: list[Job], spec: str) -> list[Job]:
+    """Jobs of shard ``i/n``: every n-th job from the i-th (1-based), a deterministic partition
+    of the grid, so a job-array scheduler can run shard i on machine i."""
+    try:
+        i, n = (int(v) for v in spec.split("/"))
+    except ValueError:
+        raise BenchError(f"--shard expects i/n (e.g. 1/4); received {spec!r}") from None
+    if not 1 <= i <= n:
+        raise BenchError(f"--shard i/n needs 1 <= i <= n; received {spec}")
+    return jobs[i - 1 :: n]

@@ -187,3 +187,14 @@ def test_full_and_report_on_a_tiny_suite(tmp_path):
     assert list(env_out.glob("accuracy-simple_cnn-*.png"))
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     assert again.stderr.count("already completed") == 4  # restartable: finished runs are skipped
+
+
+def test_shards_cover_the_grid_exactly_once():
+    jobs = suites.expand(suites.load("fashion-mnist"), "quick", ["torch", "keras"])
+    for n in (1, 2, 3, 7):
+        ids = [j.spec.run_id() for i in range(1, n + 1) for j in suites.shard(jobs, f"{i}/{n}")]
+        assert sorted(ids) == sorted(j.spec.run_id() for j in jobs)  # every job once, none twice
+    with pytest.raises(Exception, match="1 <= i <= n"):
+        suites.shard(jobs, "3/2")
+    with pytest.raises(Exception, match="expects i/n"):
+        suites.shard(jobs, "half")
