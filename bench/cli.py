@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -37,12 +38,38 @@ def _spec_path(text: str) -> Path:
     return p  # the loader reports it missing
 
 
+def _torchrun(args, argv) -> int:
+    """Relaunch this ``bench run`` under torchrun with ``--nproc`` processes (PyTorch DDP)."""
+    if args.backend not in (None, "torch"):
+        raise BenchError(f"--nproc runs PyTorch DistributedDataParallel; received --backend {args.backend}")
+    rest, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        if a.startswith("--nproc="):
+            continue
+        rest.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+           "-m", "bench", *rest]
+    return subprocess.run(cmd).returncode
+
+
 def cmd_run(args) -> int:
+    import os
+
     from bench import runner, spec
 
+    if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _torchrun(args, args.argv)
     s = spec.load(_spec_path(args.spec), args.set, {"backend": args.backend, "seed": args.seed,
                                                    "device": args.device})
     run_dir, summary, code = runner.run(s, args.out, overwrite=args.overwrite, progress=not args.quiet)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return code
     acc = summary["final_test_acc"]
     print(
         f"{summary['status']}: {summary['steps_done']}/{summary['total_steps']} steps, "
@@ -285,6 +312,8 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="runs", help="results folder (default: ./runs)")
     r.add_argument("--overwrite", action="store_true", help="replace an existing run directory of this spec")
     r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.add_argument("--nproc", type=int, help="data parallel: N processes through torchrun (PyTorch DDP); the "
+                   "global batch, steps per epoch and schedule stay those of a one-process run")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("schedule", help="print or plot a policy's schedule, one row per step")
@@ -386,6 +415,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except BenchError as e:

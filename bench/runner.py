@@ -57,6 +57,13 @@ def targets_reached(spec: Spec, evals) -> dict[str, dict | None]:
     return out
 
 
+class NullWriter:
+    """What ranks other than 0 of a data-parallel run write: nothing."""
+
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+
 def build_meta(spec: Spec, trainer, data, command: str | None = None) -> dict:
     """meta.json: versions, device, threads, commit, seed, data provenance."""
     desc = trainer.describe()
@@ -70,7 +77,7 @@ def build_meta(spec: Spec, trainer, data, command: str | None = None) -> dict:
         "framework": desc.pop("framework"),
         "device": desc.pop("device"),
         "threads": desc.pop("threads"),
-        "world_size": 1,
+        "world_size": desc.pop("world_size", 1),
         "seed": spec.seed,
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "run_id": spec.run_id(),
@@ -109,9 +116,11 @@ def run(spec: Spec, out_root: str | Path, *, overwrite: bool = False, progress: 
         raise BenchError(f"batch_size {spec.batch_size} is larger than the {len(data.train_y)} training examples loaded")
     total = spec.total_steps(len(data.train_y))  # epochs count the data actually loaded
     make_schedule(spec.policy, total)
-    if run_dir.exists():
+    rank = getattr(trainer, "rank", 0)  # data parallel: rank 0 records, the others only train
+    if rank == 0 and run_dir.exists():
         shutil.rmtree(run_dir)
-    writer = RunWriter(run_dir)
+    writer = RunWriter(run_dir) if rank == 0 else NullWriter()
+    progress = progress and rank == 0
     writer.write_spec(dump_yaml(spec.resolved()))
     meta = build_meta(spec, trainer, data, command)
     writer.write_meta(meta)

@@ -36,6 +36,9 @@ class NetworkSpec(_Frozen):
     # Caffe moving_average_fraction f is 1 - f)
     bn_momentum: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
     bn_eps: Annotated[float, Field(gt=0.0)] = 1e-5
+    # false: every batch-norm layer becomes the identity (e.g. for a data-parallel CPU run,
+    # where each process would otherwise normalise over its own shard only)
+    batch_norm: bool = True
     width: Annotated[float, Field(gt=0.0)] = 1.0  # channel multiplier
 
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,3 +190,35 @@ def test_augmentation_matches_reference():
     d = augment.draw(AugmentSpec(flip=True, shift=3), seed=1, step=5, batch=16)
     got = TorchTrainer._shift_flip(None, torch.from_numpy(x), d).numpy()
     np.testing.assert_array_equal(got, augment.apply_numpy(x, d))
+
+
+def test_data_parallel_matches_one_process(tmp_path):
+    """bench run --nproc 2: torchrun, gloo, 1 thread each; the same global batch and schedule.
+
+    Batch norm is off: on CPU each process would normalise over its own shard (SyncBatchNorm
+    is used on CUDA). In float64 the per-step losses agree to rounding.
+    """
+    import pandas as pd
+
+    spec = tmp_path / "ddp.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "ddp", "precision": "float64", "device": "cpu", "network": {"name": "simple_cnn", "batch_norm": False},
+        "dataset": {"name": "fashion_mnist", "train_size": 1000, "test_size": 200},
+        "optimizer": {"momentum_form": "caffe", "weight_decay": 1e-4},
+        "policy": {"name": "one-cycle", "min_lr": 0.01, "max_lr": 0.1}, "batch_size": 32, "budget": {"steps": 20},
+        "eval_every": 10}))
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    dirs = []
+    for extra, out in (([], "one"), (["--nproc", "2"], "two")):
+        res = subprocess.run([sys.executable, "-m", "bench", "run", str(spec), "--out", str(tmp_path / out), "--quiet",
+                              *extra], cwd=REPO, capture_output=True, text=True, env=env)
+        assert res.returncode == 0, res.stderr[-3000:]
+        dirs.append(Path(res.stdout.strip().splitlines()[-1]))
+    a, b = (pd.read_csv(d / "steps.csv") for d in dirs)
+    assert len(a) == len(b) == 20 and (a.lr == b.lr).all() and (a.momentum == b.momentum).all()
+    assert ((a.train_loss - b.train_loss).abs() / a.train_loss).max() < 1e-12
+    assert json.loads((dirs[1] / "meta.json").read_text())["world_size"] == 2
+    assert json.loads((dirs[0] / "meta.json").read_text())["world_size"] == 1
+    bad = subprocess.run([sys.executable, "-m", "bench", "run", str(spec), "--out", str(tmp_path / "bad"), "--quiet",
+                          "--nproc", "3"], cwd=REPO, capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "does not split over 3 processes" in bad.stderr

@@ -93,9 +93,9 @@ class AdaptiveAvgPool2D(layers.Layer):
 class _Factory:
     """Creates layers with the canonical names ``L<index>_<kind>`` in creation order."""
 
-    def __init__(self, bn_momentum: float, bn_eps: float, dtype: str):
+    def __init__(self, bn_momentum: float, bn_eps: float, dtype: str, batch_norm: bool = True):
         self.i = 0
-        self.bn_momentum, self.bn_eps, self.dtype = bn_momentum, bn_eps, dtype
+        self.bn_momentum, self.bn_eps, self.dtype, self.batch_norm = bn_momentum, bn_eps, dtype, batch_norm
 
     def _name(self, kind):
         name = f"L{self.i:04d}_{kind}"
@@ -118,6 +118,8 @@ class _Factory:
                                       depthwise_initializer=DW_INIT, name=self._name("dwconv"), dtype=self.dtype)(x)
 
     def bn(self, x):
+        if not self.batch_norm:  # network.batch_norm: false, as the torch backend's identity
+            return x
         return TorchBatchNorm(momentum=1.0 - self.bn_momentum, epsilon=self.bn_eps, name=self._name("bn"),
                               dtype=self.dtype)(x)
 
@@ -224,10 +226,10 @@ BUILDERS = {
 
 
 def build(name: str, input_shape, num_classes: int, bn_momentum=0.1, bn_eps=1e-5, width=1.0,
-          dtype: str = "float32") -> keras.Model:
+          dtype: str = "float32", batch_norm: bool = True) -> keras.Model:
     """Build network ``name`` for NHWC ``input_shape`` = (H, W, C); outputs logits."""
     h, w, c = input_shape
-    f = _Factory(bn_momentum, bn_eps, dtype)
+    f = _Factory(bn_momentum, bn_eps, dtype, batch_norm)
     inp = keras.Input((h, w, c), dtype=dtype.replace("mixed_", "") if dtype.startswith("mixed") else dtype)
     out = BUILDERS[name](f, inp, num_classes, (h, w), width)
     return keras.Model(inp, out, name=name)

@@ -58,7 +58,7 @@ class KerasTrainer:
         net = spec.network
         with tf.device(self.device):
             self.model = build(net.name, data.input_shape, data.num_classes, net.bn_momentum, net.bn_eps,
-                               net.width, dtype=layer_dtype)
+                               net.width, dtype=layer_dtype, batch_norm=net.batch_norm)
             self.tvars = list(self.model.trainable_variables)
             opt = spec.optimizer
             decay_all = opt.decay_bn_and_bias

@@ -61,13 +61,14 @@ def init_weights(model: nn.Module) -> nn.Module:
 
 
 class _BN:
-    """Batch-norm factory with the spec's momentum (PyTorch sense) and epsilon."""
+    """Batch-norm factory with the spec's momentum (PyTorch sense) and epsilon; the identity
+    when batch norm is switched off (``network.batch_norm: false``)."""
 
-    def __init__(self, momentum: float, eps: float):
-        self.momentum, self.eps = momentum, eps
+    def __init__(self, momentum: float, eps: float, enabled: bool = True):
+        self.momentum, self.eps, self.enabled = momentum, eps, enabled
 
-    def __call__(self, c: int) -> nn.BatchNorm2d:
-        return nn.BatchNorm2d(c, eps=self.eps, momentum=self.momentum)
+    def __call__(self, c: int) -> nn.Module:
+        return nn.BatchNorm2d(c, eps=self.eps, momentum=self.momentum) if self.enabled else nn.Identity()
 
 
 class FlattenHWC(nn.Module):
@@ -205,10 +206,11 @@ BUILDERS = {
 }
 
 
-def build(name: str, input_shape, num_classes: int, bn_momentum=0.1, bn_eps=1e-5, width=1.0) -> nn.Module:
+def build(name: str, input_shape, num_classes: int, bn_momentum=0.1, bn_eps=1e-5, width=1.0,
+          batch_norm: bool = True) -> nn.Module:
     """Build and initialise network ``name`` for ``input_shape`` = (H, W, C)."""
     h, w, c = input_shape
-    model = BUILDERS[name](c, num_classes, (h, w), _BN(bn_momentum, bn_eps), width)
+    model = BUILDERS[name](c, num_classes, (h, w), _BN(bn_momentum, bn_eps, batch_norm), width)
     return init_weights(model)
 
 

@@ -38,12 +38,18 @@ def pick_device(requested: str) -> torch.device:
 class TorchTrainer:
     def __init__(self, spec, data):
         self.spec = spec
+        # data parallel (bench run --nproc N launches torchrun, which sets these)
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
         self.device = pick_device(spec.device)
+        if self.world > 1:
+            self.device = self._init_distributed()
         self.dtype = torch.float64 if spec.precision == "float64" else torch.float32
         self.autocast = spec.precision == "bf16"
         torch.manual_seed(spec.seed)
         net = spec.network
-        model = build(net.name, data.input_shape, data.num_classes, net.bn_momentum, net.bn_eps, net.width)
+        model = build(net.name, data.input_shape, data.num_classes, net.bn_momentum, net.bn_eps, net.width,
+                      batch_norm=net.batch_norm)
         # channels_last: 1.58x on the simple CNN on a 2-core CPU (measured, README); NHWC
         # is also the layout the data are stored in, so the batch needs no copy
         self.channels_last = True
@@ -51,6 +57,15 @@ class TorchTrainer:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
+        self.forward = model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            if self.device.type == "cuda":  # batch-norm statistics over the global batch
+                self.model = model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            # the same initial weights on every rank: DDP broadcasts rank 0's at construction
+            self.forward = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.opt = SGD.for_model(model, spec.optimizer)
         dev = self.device
         self.train_x = torch.from_numpy(data.train_x).to(dev)
@@ -66,6 +81,35 @@ class TorchTrainer:
         self.pending: list[torch.Tensor] = []
         self.model.train()
 
+    def _init_distributed(self) -> torch.device:
+        import torch.distributed as dist
+
+        from bench.errors import BenchError
+
+        if self.spec.batch_size % self.world:
+            raise BenchError(f"batch_size {self.spec.batch_size} does not split over {self.world} processes; "
+                             "the global batch must be a multiple of --nproc")
+        cuda = torch.cuda.is_available() and self.spec.device != "cpu"
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if cuda else "gloo")
+        if cuda:
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local)
+            return torch.device("cuda", local)
+        return torch.device("cpu")
+
+    def _shard(self, idx, draws):
+        """This rank's share of the global batch (and of its augmentation draws)."""
+        if self.world == 1:
+            return idx, draws
+        r, w = self.rank, self.world
+        if draws is not None:
+            from dataclasses import replace
+
+            draws = replace(draws, **{k: (None if getattr(draws, k) is None else getattr(draws, k)[r::w])
+                                      for k in ("flip", "dx", "dy", "angle")})
+        return idx[r::w], draws
+
     # -- interface -------------------------------------------------------------------
     def describe(self) -> dict:
         import torchvision
@@ -76,6 +120,7 @@ class TorchTrainer:
             "framework": {"torch": torch.__version__, "torchvision": torchvision.__version__},
             "device": {"type": d.type, "name": name, "count": 1},
             "threads": torch.get_num_threads(),
+            "world_size": self.world,
             "cpu_count": os.cpu_count(),
             "trainable_params": count_trainable(self.model),
             "fast_paths": {"channels_last": self.channels_last, "data_on_device": True,
@@ -118,17 +163,24 @@ class TorchTrainer:
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     def train_step(self, idx: np.ndarray, draws, lr: float, momentum: float) -> None:
-        i = torch.from_numpy(idx).to(self.device, non_blocking=True)
+        idx, draws = self._shard(idx, draws)
+        i = torch.from_numpy(np.ascontiguousarray(idx)).to(self.device, non_blocking=True)
         x = self._inputs(self.train_x[i], draws)
         y = self.train_y[i]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            logits = self.model(x)
+            logits = self.forward(x)
             loss = F.cross_entropy(logits.float() if self.autocast else logits, y)
         self.opt.zero_grad()
-        loss.backward()
+        loss.backward()  # under DDP: gradients averaged over the ranks = the global batch's mean
         self.opt.step(lr, momentum)  # the schedule's values, set before this update
         correct = (logits.detach().argmax(1) == y).sum()
-        self.pending.append(torch.stack([loss.detach().to(torch.float64), correct.to(torch.float64)]))
+        rec = torch.stack([loss.detach().to(torch.float64), correct.to(torch.float64)])
+        if self.world > 1:  # the global batch's loss (mean of equal shards) and correct count
+            import torch.distributed as dist
+
+            dist.all_reduce(rec)
+            rec[0] /= self.world
+        self.pending.append(rec)
 
     def collect(self) -> np.ndarray:
         if not self.pending:
