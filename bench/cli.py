@@ -241,7 +241,8 @@ def cmd_full(args) -> int:
     from bench.full import run_full
 
     backends = args.backends.split(",") if args.backends else None
-    report, log = run_full(args.suite, args.budget, backends, args.seeds, Path(args.out), args.shard)
+    report, log = run_full(args.suite, args.budget, backends, args.seeds, Path(args.out), args.shard,
+                           launcher=args.launcher, partition=args.partition)
     print(report)
     return 1 if log["failed"] else EXIT_OK
 
@@ -387,6 +388,9 @@ def make_parser() -> argparse.ArgumentParser:
     fu.add_argument("--seeds", type=int, help="seeds per cell and backend (default: the budget's)")
     fu.add_argument("--out", default="runs/full", help="results folder (default: ./runs/full)")
     fu.add_argument("--shard", help="i/n: run every n-th job starting at the i-th (for many machines)")
+    fu.add_argument("--launcher", choices=("slurm", "local"),
+                    help="submit the grid as one job array through submitit (slurm), or run it that way here (local)")
+    fu.add_argument("--partition", help="SLURM partition (with --launcher slurm)")
     fu.set_defaults(func=cmd_full)
 
     rp = sub.add_parser("report", help="tables + verdicts + plots into report.md")

@@ -55,8 +55,38 @@ def default_suite() -> tuple[str, str, str]:
     return "fashion-mnist", budget, f"CIFAR-10 is not present, Fashion-MNIST is; {'a GPU' if gpu else 'no GPU'}: budget {budget}"
 
 
+def run_job(spec_text: str, run_id: str, out: str) -> int:
+    """One grid cell, in its own process: what a submitit job (local or SLURM) executes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_file = Path(tmp) / f"{run_id}.yaml"
+        spec_file.write_text(spec_text)
+        cmd = [sys.executable, "-m", "bench", "run", str(spec_file), "--out", str(out), "--quiet", "--overwrite"]
+        return subprocess.run(cmd, capture_output=True, text=True).returncode
+
+
+def _submit(todo, out: Path, launcher: str, partition: str | None, stream) -> None:
+    """Submit the cells as one job array (submitit: 'slurm', or 'local' to run it here)."""
+    try:
+        import submitit
+    except ImportError:
+        raise BenchError("--launcher needs submitit: pip install -e '.[cluster]'") from None
+    folder = out / ".submitit"
+    ex = submitit.AutoExecutor(folder=str(folder), cluster=launcher)
+    params = {"timeout_min": 24 * 60}
+    if launcher == "slurm":
+        if not partition:
+            raise BenchError("--launcher slurm needs --partition")
+        params["slurm_partition"] = partition
+    ex.update_parameters(**params)
+    jobs = ex.map_array(run_job, [t[0] for t in todo], [t[1] for t in todo], [str(out)] * len(todo))
+    print(f"submitted {len(jobs)} jobs to {launcher} (logs in {folder}); waiting", file=stream, flush=True)
+    for j in jobs:
+        j.result()
+
+
 def run_full(suite_name: str | None, budget: str | None, backends: list[str] | None, seeds: int | None,
-             out: Path, shard: str | None = None, stream=None) -> tuple[Path, dict]:
+             out: Path, shard: str | None = None, stream=None, launcher: str | None = None,
+             partition: str | None = None) -> tuple[Path, dict]:
     stream = stream or sys.stderr
     why = "asked for"
     if suite_name is None:
@@ -80,38 +110,42 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
            "failed": [], "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     t_start = time.perf_counter()
     missing_cache: dict[str, str | None] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for k, job in enumerate(jobs, 1):
-            d = out / job.spec.run_id()
-            label = f"[{k}/{len(jobs)}] {job.cell} {job.backend} s{job.seed}"
-            if is_complete(d):
-                s = read_summary(d)
-                print(f"{label}: already {s['status']} ({d.name})", file=stream)
-                log["skipped"].append({"run": d.name, "why": f"already {s['status']}"})
-                continue
-            key = f"{job.spec.dataset.name}|{job.spec.dataset.data_dir}"
-            if key not in missing_cache:
-                missing_cache[key] = dataset_available(job.spec.dataset)
-            if missing_cache[key]:
-                print(f"{label}: skipped, {missing_cache[key]}", file=stream)
-                log["skipped"].append({"run": d.name, "cell": job.cell, "why": missing_cache[key]})
-                continue
-            spec_file = Path(tmp) / f"{d.name}.yaml"
-            spec_file.write_text(dump_yaml(job.spec.resolved()))
+    todo = []
+    for k, job in enumerate(jobs, 1):
+        d = out / job.spec.run_id()
+        label = f"[{k}/{len(jobs)}] {job.cell} {job.backend} s{job.seed}"
+        if is_complete(d):
+            s = read_summary(d)
+            print(f"{label}: already {s['status']} ({d.name})", file=stream)
+            log["skipped"].append({"run": d.name, "why": f"already {s['status']}"})
+            continue
+        key = f"{job.spec.dataset.name}|{job.spec.dataset.data_dir}"
+        if key not in missing_cache:
+            missing_cache[key] = dataset_available(job.spec.dataset)
+        if missing_cache[key]:
+            print(f"{label}: skipped, {missing_cache[key]}", file=stream)
+            log["skipped"].append({"run": d.name, "cell": job.cell, "why": missing_cache[key]})
+            continue
+        todo.append((dump_yaml(job.spec.resolved()), d.name, label))
+    if launcher:
+        _submit(todo, out, launcher, partition, stream)
+    else:
+        for spec_text, run_id, label in todo:
             t0 = time.perf_counter()
-            cmd = [sys.executable, "-m", "bench", "run", str(spec_file), "--out", str(out), "--quiet", "--overwrite"]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            dt = time.perf_counter() - t0
+            run_job(spec_text, run_id, str(out))
+            d = out / run_id
             if is_complete(d):
                 s = read_summary(d)
                 acc = s.get("final_test_acc")
-                print(f"{label}: {s['status']}, final acc {'n/a' if acc is None else f'{acc:.4f}'} ({dt:.0f}s)",
-                      file=stream, flush=True)
-                log["ran"].append({"run": d.name, "status": s["status"], "seconds": dt})
-            else:
-                tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-                print(f"{label}: FAILED (exit {proc.returncode}): {tail[0]}", file=stream, flush=True)
-                log["failed"].append({"run": d.name, "exit": proc.returncode, "error": proc.stderr[-2000:]})
+                print(f"{label}: {s['status']}, final acc {'n/a' if acc is None else f'{acc:.4f}'} "
+                      f"({time.perf_counter() - t0:.0f}s)", file=stream, flush=True)
+    for _, run_id, label in todo:
+        d = out / run_id
+        if is_complete(d):
+            log["ran"].append({"run": run_id, "status": read_summary(d)["status"]})
+        else:
+            print(f"{label}: FAILED (no summary written)", file=stream, flush=True)
+            log["failed"].append({"run": run_id, "exit": "no summary"})
     log["wall_s"] = time.perf_counter() - t_start
     write_json(out / f"full-{suite['name']}-{budget}.json", log)
     from bench.report import make_report

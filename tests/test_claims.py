@@ -1,5 +1,6 @@
 """Reference-log import, claims, suites, bench full and bench report."""
 
+import io
 import json
 import subprocess
 import sys
@@ -198,3 +199,33 @@ def test_shards_cover_the_grid_exactly_once():
         suites.shard(jobs, "3/2")
     with pytest.raises(Exception, match="expects i/n"):
         suites.shard(jobs, "half")
+
+
+def test_local_submitit_launcher_gives_the_same_report(tmp_path):
+    pytest.importorskip("submitit")
+    pytest.importorskip("torch")
+    from conftest import have_fmnist
+
+    if not have_fmnist():
+        pytest.skip("Fashion-MNIST not installed")
+    suite = {"name": "tiny2", "base": {"network": {"name": "simple_cnn"}, "dataset": {"name": "fashion_mnist",
+             "train_size": 300, "test_size": 300}, "batch_size": 30, "eval_every": 5, "targets": [0.3]},
+             "cells": [{"name": "t2-constant", "policy": {"name": "constant", "lr": 0.01}},
+                       {"name": "t2-onecycle", "policy": {"name": "one-cycle", "min_lr": 0.005, "max_lr": 0.05}}],
+             "budgets": {"smoke": {"seeds": 1, "set": ["budget={steps: 6}"]}}}
+    p = tmp_path / "tiny2.yaml"
+    p.write_text(yaml.safe_dump(suite))
+    tables = []
+    for extra, out in (([], "plain"), (["--launcher", "local"], "local")):
+        res = subprocess.run([sys.executable, "-m", "bench", "full", "--suite", str(p), "--budget", "smoke",
+                              "--backends", "torch", "--out", str(tmp_path / out), *extra], cwd=REPO,
+                             capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr[-3000:]
+        tables.append(((tmp_path / out) / "compare.csv").read_text())
+        finals = sorted(json.loads(f.read_text())["final_test_acc"] for f in (tmp_path / out).glob("t2-*/summary.json"))
+        assert len(finals) == 2
+    import pandas as pd
+
+    a, b = (pd.read_csv(io.StringIO(t)) for t in tables)
+    cols = [c for c in a.columns if "img/s" not in c and "s→" not in c]  # timings differ, results do not
+    assert a[cols].equals(b[cols])
