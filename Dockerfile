@@ -45,20 +45,18 @@ FROM base AS torch
 # DL3013: this installs the working tree itself; its pyproject.toml states the versions
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir ".[torch]"
-COPY --chown=bench docker/entrypoint.sh /usr/local/bin/entrypoint.sh
 USER 1000
 WORKDIR /results
 VOLUME ["/data", "/results"]
-ENTRYPOINT ["/usr/local/bin/entrypoint.sh", "bench"]
+ENTRYPOINT ["bench"]
 CMD ["smoke"]
 
 FROM base AS keras
 # the README's extra for the Keras backend on CUDA machines (tensorflow[and-cuda])
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir ".[keras-cuda]"
-COPY --chown=bench docker/entrypoint.sh /usr/local/bin/entrypoint.sh
 USER 1000
 WORKDIR /results
 VOLUME ["/data", "/results"]
-ENTRYPOINT ["/usr/local/bin/entrypoint.sh", "bench"]
+ENTRYPOINT ["bench"]
 CMD ["smoke"]

@@ -1,4 +1,4 @@
-"""nox sessions: tests, parity, smoke, lint, bench.
+"""nox sessions: tests, parity, smoke, lint, bench, full.
 
 Each backend's tests run in their own session (their own venv and process): torch and
 TensorFlow are never imported into one process. `parity` installs both into one venv
@@ -51,3 +51,11 @@ def bench(session, backend):
     session.install("-e", f".[{backend},dev]")
     session.run("pytest", "tests/benchmarks", "--backend", backend, "--benchmark-only",
                 f"--benchmark-json=results/benchmarks/pytest-benchmark-{backend}.json", "-s", *session.posargs)
+
+
+@nox.session
+def full(session):
+    """`bench full` (the suite this machine can run) with both backends in one venv;
+    each run is its own process, so the frameworks never meet. Extra arguments go to bench full."""
+    session.install("-e", ".[torch,keras]")
+    session.run("bench", "full", *session.posargs)
