@@ -17,8 +17,8 @@ Kinds and how they are decided (alpha = 0.05; A and B are the two arms):
 - steps or seconds to a target (``superiority`` only: A gets there first): a one-sided
   Mann-Whitney U test with never-reached runs ranked last; holds if p < alpha and the
   ratio of medians B/A >= ``ratio`` (default 1); fails if the reverse test has p < alpha
-  or the ratio of medians is below 1 with every run of A censored-or-slower;
-  otherwise inconclusive;
+  (B significantly faster); otherwise (and when neither arm reached the target)
+  inconclusive;
 - ``difference_of_differences`` (four arms a, b, c, d): (mean a - mean b) - (mean c -
   mean d) > m, by the same Welch interval on the combined variance;
 - single runs (the authors' logs, ``min_runs: 1``): the values are compared directly and
@@ -71,7 +71,12 @@ def load_runs(paths, stream=None) -> list[Run]:
     for w in caught:
         print(f"warning: {w.message}", file=stream)
     runs = []
+    seen = set()
     for d in dirs:
+        if d.name in seen:  # the same run reached through two paths counts once
+            print(f"warning: {d} repeats a run id already loaded; counted once", file=stream)
+            continue
+        seen.add(d.name)
         summary = read_summary(d)
         spec = yaml.safe_load((d / "spec.yaml").read_text()) or {}
         evals = []
@@ -112,7 +117,14 @@ def value(run: Run, metric: dict):
     if name == "best_acc":
         return s.get("best_test_acc")
     if name in ("acc_at_step", "acc_at_epoch"):
-        step = metric["step"] if name == "acc_at_step" else metric["epoch"] * (s.get("steps_per_epoch") or 0)
+        if name == "acc_at_epoch" and s.get("step_unit") == "epoch":
+            step = metric["epoch"]
+        elif name == "acc_at_epoch":
+            if not s.get("steps_per_epoch"):
+                return None  # an imported run that does not say how long an epoch is
+            step = metric["epoch"] * s["steps_per_epoch"]
+        else:
+            step = metric["step"]
         before = [a for st, a, _ in run.evals if st <= step]
         return before[-1] if before else None
     if name in ("steps_to_target", "seconds_to_target"):
@@ -190,10 +202,16 @@ def _decide(kind, metric, vals, margin, claim, min_runs) -> dict:
         a, b, c, d = (vals[k] for k in ("a", "b", "c", "d"))
         adv1, adv2 = np.mean(a) - np.mean(b), np.mean(c) - np.mean(d)
         dd = adv1 - adv2
-        se = math.sqrt(sum(np.var(x, ddof=1) / len(x) for x in (a, b, c, d))) if not n1 else 0.0
         from scipy import stats
 
-        h = stats.norm.ppf(1 - ALPHA / 2) * se
+        if n1:
+            h = 0.0
+        else:  # Welch-Satterthwaite degrees of freedom over the four arms
+            v = [np.var(x, ddof=1) / len(x) for x in (a, b, c, d)]
+            se = math.sqrt(sum(v))
+            den = sum(vi**2 / (len(x) - 1) for vi, x in zip(v, (a, b, c, d), strict=True))
+            df = sum(v) ** 2 / den if den > 0 else math.inf
+            h = stats.t.ppf(1 - ALPHA / 2, df) * se if se > 0 else 0.0
         lo, hi = dd - h, dd + h
         verdict = "holds" if lo > margin else "fails" if hi < margin else "inconclusive"
         return {"verdict": verdict, "ours": f"advantage {adv1:+.4f} vs {adv2:+.4f}: difference {dd:+.4f} "
@@ -206,6 +224,8 @@ def _decide(kind, metric, vals, margin, claim, min_runs) -> dict:
                                                                      (0.0 if med_a == math.inf else math.inf))
         reached = f"reached {sum(map(math.isfinite, a))}/{len(a)} vs {sum(map(math.isfinite, b))}/{len(b)}"
         ours = f"median {_fmt(med_a)} vs {_fmt(med_b)} (B/A {_fmt(ratio)}); {reached}"
+        if med_a == math.inf and med_b == math.inf:
+            return {"verdict": "inconclusive", "ours": ours, "why": "neither arm reached the target"}
         if n1:
             verdict = "holds" if ratio >= ratio_needed else "fails"
             return {"verdict": verdict, "ours": ours, "why": f"n=1 per arm: ratio {_fmt(ratio)} vs needed {ratio_needed:g}"}
@@ -217,7 +237,7 @@ def _decide(kind, metric, vals, margin, claim, min_runs) -> dict:
         p_rev = stats.mannwhitneyu(fa, fb, alternative="greater").pvalue
         if p < ALPHA and ratio >= ratio_needed:
             verdict = "holds"
-        elif p_rev < ALPHA or (ratio < 1 and p >= 0.5):
+        elif p_rev < ALPHA:  # B significantly faster
             verdict = "fails"
         else:
             verdict = "inconclusive"

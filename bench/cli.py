@@ -53,9 +53,23 @@ def _torchrun(args, argv) -> int:
         if a.startswith("--nproc="):
             continue
         rest.append(a)
+    from bench import spec as spec_mod
+    from bench.errors import EXIT_DIVERGED, EXIT_INTERNAL, EXIT_INTERRUPTED
+
+    s = spec_mod.load(_spec_path(args.spec), args.set, {"backend": args.backend, "seed": args.seed,
+                                                         "device": args.device})  # bad input: exit 2 here
+    if s.batch_size % args.nproc:
+        raise BenchError(f"batch_size {s.batch_size} does not split over {args.nproc} processes; "
+                         "the global batch must be a multiple of --nproc")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
            "-m", "bench", *rest]
-    return subprocess.run(cmd).returncode
+    code = subprocess.run(cmd).returncode
+    # torchrun reports any failing worker as its own exit 1: the run's summary says what happened
+    summary = Path(args.out) / s.run_id() / "summary.json"
+    if summary.is_file():
+        status = json.loads(summary.read_text())["status"]
+        return {"completed": EXIT_OK, "diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}[status]
+    return code or EXIT_INTERNAL
 
 
 def cmd_run(args) -> int:

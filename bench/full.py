@@ -61,7 +61,10 @@ def run_job(spec_text: str, run_id: str, out: str) -> int:
         spec_file = Path(tmp) / f"{run_id}.yaml"
         spec_file.write_text(spec_text)
         cmd = [sys.executable, "-m", "bench", "run", str(spec_file), "--out", str(out), "--quiet", "--overwrite"]
-        return subprocess.run(cmd, capture_output=True, text=True).returncode
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode not in (0, 3):  # keep why a cell failed or stopped
+            (Path(out) / f"{run_id}.log").write_text(proc.stderr)
+        return proc.returncode
 
 
 def _submit(todo, out: Path, launcher: str, partition: str | None, stream) -> None:
@@ -114,11 +117,11 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
     for k, job in enumerate(jobs, 1):
         d = out / job.spec.run_id()
         label = f"[{k}/{len(jobs)}] {job.cell} {job.backend} s{job.seed}"
-        if is_complete(d):
+        if is_complete(d) and read_summary(d)["status"] in ("completed", "diverged"):
             s = read_summary(d)
             print(f"{label}: already {s['status']} ({d.name})", file=stream)
             log["skipped"].append({"run": d.name, "why": f"already {s['status']}"})
-            continue
+            continue  # an interrupted (or half-written) run is run again
         key = f"{job.spec.dataset.name}|{job.spec.dataset.data_dir}"
         if key not in missing_cache:
             missing_cache[key] = dataset_available(job.spec.dataset)
@@ -145,9 +148,10 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
             log["ran"].append({"run": run_id, "status": read_summary(d)["status"]})
         else:
             print(f"{label}: FAILED (no summary written)", file=stream, flush=True)
-            log["failed"].append({"run": run_id, "exit": "no summary"})
+            log["failed"].append({"run": run_id, "exit": "no summary", "log": f"{run_id}.log"})
     log["wall_s"] = time.perf_counter() - t_start
-    write_json(out / f"full-{suite['name']}-{budget}.json", log)
+    part = f"-shard{shard.replace('/', 'of')}" if shard else ""
+    write_json(out / f"full-{suite['name']}-{budget}{part}.json", log)
     from bench.report import make_report
 
     report = make_report([out], out, log=log)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import json
 import math
 import re
 from pathlib import Path
@@ -34,7 +35,9 @@ _OUT = re.compile(r"Test net output #\d+: (\w+) = ([-+0-9.eEnaif]+)")
 _KV = re.compile(r"^(\w+): (.+)$")
 
 
-def _stamp(line: str, year: int = 2017):
+def _stamp(line: str, year: int = 2016):
+    """glog stamps carry no year: a leap year (so 0229 parses); parse_caffe_log moves on a year
+    when the month/day goes backwards (a run across New Year)."""
     m = _TS.match(line)
     if not m:
         return None
@@ -57,8 +60,14 @@ def parse_caffe_log(path: Path) -> dict:
     current = None
     done = False
     layer_params = {"mirror": None, "crop_size": None, "moving_average_fraction": [], "batch_size": []}
+    year, prev = 2016, None
     for line in lines:
-        ts = _stamp(line)
+        ts = _stamp(line, year)
+        if ts is not None and prev is not None and ts < prev - dt.timedelta(days=1):
+            year += 1  # the log went past New Year
+            ts = _stamp(line, year)
+        if ts is not None:
+            prev = ts
         if "Initializing solver from parameters" in line:
             in_solver = True
             continue
@@ -109,6 +118,9 @@ def parse_caffe_log(path: Path) -> dict:
         raise BenchError(f"{path}: no 'Initializing solver from parameters' header; not a Caffe training log")
     if not evals:
         raise BenchError(f"{path}: no 'Testing net' evaluations found")
+    if not any("accuracy" in e for e in evals):
+        names = sorted({k for e in evals for k in e if k not in ("step", "at", "eval_wall_s")})
+        raise BenchError(f"{path}: no test output named 'accuracy' (found: {', '.join(names) or 'none'})")
     if testing_since is not None and t_last is not None:
         test_s += (t_last - testing_since).total_seconds()
     return {"solver": {k: (v if len(v) > 1 else v[0]) for k, v in solver.items()}, "lrs": lrs, "losses": losses,
@@ -165,11 +177,12 @@ def import_caffe_log(path: str | Path, out: str | Path, sets=(), batch_size: int
         "budget": {"steps": max_iter},
         "eval_every": int(s.get("test_interval", 100)),
         "targets": [0.9],
-        "provenance": {"imported_from": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "provenance": {"imported_from": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                        "solver": s, "test_iter": s.get("test_iter")},
     }
     spec = apply_sets(spec, list(sets))
-    run_id = f"{spec['name']}-caffe-s{spec['seed']}-{hashlib.sha256(str(sorted(spec.items())).encode()).hexdigest()[:8]}"
+    # the id depends on the log's content and the spec, not on the path it was read from
+    run_id = f"{spec['name']}-caffe-s{spec['seed']}-{hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]}"
     d = Path(out) / run_id
     d.mkdir(parents=True, exist_ok=True)
     t0 = log["t_first"]

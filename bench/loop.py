@@ -70,16 +70,21 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
         progress.evaluated(split, acc)
         return loss, acc
 
-    def flush() -> bool:
-        """Collect pending losses, write their rows; False if the run diverged."""
+    def flush(partial: bool = False) -> bool:
+        """Collect pending losses, write their rows; False if the run diverged.
+
+        ``partial``: after an interrupt the last step may not have finished: keep the
+        steps both sides know of."""
         vals = trainer.collect()
         rows = []
         ok = True
-        for (step, lr, mom, wall), (loss, correct) in zip(pending, vals, strict=True):
+        for (step, lr, mom, wall), (loss, correct) in zip(pending, vals, strict=not partial):
+            wall = wall if math.isfinite(wall) else out.train_s
             rows.append((step, step / spe, lr, mom, float(loss), float(correct) / spec.batch_size, wall))
             out.steps_done = step + 1
             if not math.isfinite(loss):
                 out.status, out.diverged_at, ok = "diverged", step, False
+                out.train_s = wall  # the updates after it (until this check) are not counted
                 break
         writer.steps(rows)
         if rows:
@@ -87,33 +92,37 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
         pending.clear()
         return ok
 
-    evaluate(0, periodic)
     try:
+        evaluate(0, periodic)
         for step in range(total):
             t0 = time.perf_counter()
             lr, mom = schedule(step)
             idx = order(step)
             draws = augment.draw(spec.dataset.augment, spec.seed, step, spec.batch_size)
+            pending.append((step, lr, mom, math.nan))  # before the step: an interrupt keeps both lists in step
             trainer.train_step(idx, draws, lr, mom)
             done = step + 1
             due_eval = done % spec.eval_every == 0 and done < total
-            sync = due_eval or done == total or len(pending) + 1 >= FETCH_EVERY or done == warm
+            sync = due_eval or done == total or len(pending) >= FETCH_EVERY or done == warm
             if sync:
                 trainer.synchronize()
             out.train_s += time.perf_counter() - t0
-            pending.append((step, lr, mom, out.train_s))
+            pending[-1] = (step, lr, mom, out.train_s)
             if done == warm:
                 out.warmup_s = out.train_s
             if sync and not flush():
                 break
             if due_eval:
                 evaluate(done, periodic)
+        progress.close()
+        if out.status == "completed":
+            out.final_test_loss, out.final_test_acc = evaluate(total, "test")
     except KeyboardInterrupt:
         trainer.synchronize()
-        flush()
+        flush(partial=True)
         out.status = "interrupted"
         progress.close()
-        return out
+    return out
     progress.close()
     if out.status == "completed":
         out.final_test_loss, out.final_test_acc = evaluate(total, "test")

@@ -26,7 +26,7 @@ def _curves(runs):
     """(network, dataset) -> (policy label, backend) -> list of (steps, epochs, seconds, acc) arrays."""
     groups = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        if r.summary.get("kind") not in ("train", "reference") or not r.evals:
+        if r.summary.get("kind") not in ("train", "reference") or not r.evals or r.summary.get("status") == "interrupted":
             continue
         spec = r.spec
         spe = r.summary.get("steps_per_epoch") or 0
@@ -53,15 +53,21 @@ def plot_group(key, series, out: Path) -> Path:
     for (pol, backend, pkey, total), runs in sorted(series.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         policy = yaml.safe_load(pkey)
         c = colours[policies.index(pol) % len(colours)]
-        n = min(len(r[3]) for r in runs)
-        acc = np.stack([r[3][:n] for r in runs])
+        n = max(len(r[3]) for r in runs)  # a shorter (diverged) seed is padded, not the others cut
+        acc = np.full((len(runs), n), np.nan)
+        for k, r in enumerate(runs):
+            acc[k, : len(r[3])] = r[3]
+        longest = max(runs, key=lambda r: len(r[3]))
+        with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
+            __import__("warnings").simplefilter("ignore", RuntimeWarning)
+            mean, lo, hi = np.nanmean(acc, 0), np.nanmin(acc, 0), np.nanmax(acc, 0)
         for ax, xi in zip(axes[0], (1, 0, 2), strict=True):
-            x = runs[0][xi][:n]
+            x = longest[xi]
             if np.all(np.isnan(x)):
                 continue
-            ax.plot(x, acc.mean(0), styles.get(backend, "-"), color=c, label=f"{pol} ({backend}, n={len(runs)})")
+            ax.plot(x, mean, styles.get(backend, "-"), color=c, label=f"{pol} ({backend}, n={len(runs)})")
             if len(runs) > 1:
-                ax.fill_between(x, acc.min(0), acc.max(0), color=c, alpha=0.15)
+                ax.fill_between(x, lo, hi, color=c, alpha=0.15)
         if policy and total and policy.get("name") in POLICIES and backend in ("torch", "keras"):
             try:
                 sched = make_schedule(POLICIES[policy["name"]].model_validate(policy), int(total))

@@ -229,3 +229,21 @@ def test_local_submitit_launcher_gives_the_same_report(tmp_path):
     a, b = (pd.read_csv(io.StringIO(t)) for t in tables)
     cols = [c for c in a.columns if "img/s" not in c and "s→" not in c]  # timings differ, results do not
     assert a[cols].equals(b[cols])
+
+
+def test_time_to_target_edge_cases():
+    m = {"name": "steps_to_target", "target": 0.9}
+    c = {"ratio": 1.0}
+    overlap = claims._decide("superiority", m, {"a": [1000, 1100, 1200, 1300, 1400], "b": [950, 1050, 1150, 1250, 1350]},
+                             0.0, c, 5)
+    assert overlap["verdict"] == "inconclusive"  # overlapping arms are no evidence either way
+    never = claims._decide("superiority", m, {"a": [math.inf] * 5, "b": [math.inf] * 5}, 0.0, c, 5)
+    assert never["verdict"] == "inconclusive" and "neither arm" in never["why"]
+    faster_b = claims._decide("superiority", m, {"a": [2000] * 5, "b": [100, 110, 120, 130, 140]}, 0.0, c, 5)
+    assert faster_b["verdict"] == "fails"
+
+
+def test_duplicate_paths_count_once(tmp_path, base_spec):
+    _fake(tmp_path, base_spec, "A", "torch", 0, 0.9)
+    runs = claims.load_runs([tmp_path, tmp_path / ".." / tmp_path.name])
+    assert len(runs) == 1

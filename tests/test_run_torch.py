@@ -221,4 +221,4 @@ def test_data_parallel_matches_one_process(tmp_path):
     assert json.loads((dirs[0] / "meta.json").read_text())["world_size"] == 1
     bad = subprocess.run([sys.executable, "-m", "bench", "run", str(spec), "--out", str(tmp_path / "bad"), "--quiet",
                           "--nproc", "3"], cwd=REPO, capture_output=True, text=True, env=env)
-    assert bad.returncode != 0 and "does not split over 3 processes" in bad.stderr
+    assert bad.returncode == 2 and "does not split over 3 processes" in bad.stderr and "Traceback" not in bad.stderr
