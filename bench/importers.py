@@ -137,8 +137,8 @@ def _policy(s: dict) -> dict:
         if step >= max_iter:  # one rising half-cycle over the whole run: the linear range test
             return {"name": "range-test", "start_lr": base, "end_lr": base + (hi - base) * (max_iter - 1) / step,
                     "mode": "linear", "momentum": float(s.get("momentum", 0))}
-        return {"name": "triangular", "min_lr": base, "max_lr": hi, "step_size": step,
-                "momentum": float(s.get("momentum", 0))}
+        return {"name": "triangular", "min_lr": base, "max_lr": hi, "step_size": step, "mode": "triangular",
+                "gamma": 1.0, "momentum": float(s.get("momentum", 0))}
     if kind == "multistep":
         sv = s.get("stepvalue", [])
         sv = [sv] if isinstance(sv, str) else sv
