@@ -558,7 +558,8 @@ def _decode(x: np.ndarray) -> np.ndarray:
 def synthetic(monkeypatch):
     calls = []
 
-    def fake_load(data_dir=None, allow_download=True):
+    def fake_load(data_dir=None, allow_download=True, verify=True, image_size=None):
+        assert verify is True and image_size is None  # the spec's defaults reach the reader
         calls.append((data_dir, allow_download))
         tr, te = np.arange(N_TRAIN), np.arange(N_TEST)
         return _encode(tr), tr % 10, _encode(te), (te * 3) % 10, {"fake": True}
