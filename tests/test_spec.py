@@ -73,7 +73,7 @@ def test_l2_is_twice_weight_decay(base_spec):
         (["network.name=resnet50"], "network.name", "simple_cnn"),
         (["network.bn_momentum=0"], "network.bn_momentum", "greater than 0"),
         (["network.bn_eps=-1"], "network.bn_eps", "greater than 0"),
-        (["network.depth=3"], "network.depth", "allowed keys: name, bn_momentum, bn_eps, width, batch_norm"),
+        (["network.depth=3"], "network.depth", "allowed keys: name, bn_momentum, bn_eps, batch_norm, width"),
         (["dataset.name=imagenet"], "dataset.name", "fashion_mnist"),
         (["dataset.train_size=0"], "dataset.train_size", "greater than or equal to 1"),
         (["dataset.train_size=59000", "dataset.val_size=2000"], "dataset", "exceed the 60000"),
