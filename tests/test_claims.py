@@ -38,7 +38,8 @@ def test_caffe_log_import(reference):
     share = clr["eval_s"] / clr["wall_s_with_testing"]
     assert 0.3 < share < 0.45 and clr["train_s"] < clr["wall_s_with_testing"]
     spec = yaml.safe_load((dirs["clr3SS5kFig1a"] / "spec.yaml").read_text())
-    assert spec["policy"] == {"name": "triangular", "min_lr": 0.1, "max_lr": 3.0, "step_size": 5000, "momentum": 0.9}
+    assert spec["policy"] == {"name": "triangular", "min_lr": 0.1, "max_lr": 3.0, "step_size": 5000, "mode": "triangular",
+                              "gamma": 1.0, "momentum": 0.9}
     assert spec["batch_size"] == 1000 and spec["optimizer"]["weight_decay"] == 1e-4 and spec["dataset"]["augment"]["flip"]
     assert spec["network"]["bn_momentum"] == pytest.approx(0.05)  # moving_average_fraction 0.95
     assert yaml.safe_load((dirs["lr35Fig1a"] / "spec.yaml").read_text())["network"]["bn_momentum"] == pytest.approx(0.001)
