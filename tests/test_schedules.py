@@ -29,7 +29,7 @@ def approx(x):
     return pytest.approx(x, rel=1e-12, abs=1e-15)
 
 
-def check(sched, expected: dict[int, tuple[float, float]]):
+def check_values(sched, expected: dict[int, tuple[float, float]]):
     got = {s: sched(s) for s in expected}
     assert got == {s: (approx(lr), approx(m)) for s, (lr, m) in expected.items()}
 
@@ -41,7 +41,7 @@ def check(sched, expected: dict[int, tuple[float, float]]):
 
 def test_constant():
     s = make_schedule(Constant(lr=0.1), 50)
-    check(s, {0: (0.1, 0.9), 25: (0.1, 0.9), 49: (0.1, 0.9)})
+    check_values(s, {0: (0.1, 0.9), 25: (0.1, 0.9), 49: (0.1, 0.9)})
     s = make_schedule(Constant(lr=0.35, momentum=0.0), 1)
     assert s(0) == (0.35, 0.0)
 
@@ -49,7 +49,7 @@ def test_constant():
 def test_multistep_smith_topin_baseline():
     # lr 0.35, x0.1 at 50,000 and 70,000 of 80,000; the decay applies from the milestone step
     s = make_schedule(MultiStep(lr=0.35, milestones=(50_000, 70_000)), 80_000)
-    check(
+    check_values(
         s,
         {
             0: (0.35, 0.9),
@@ -61,7 +61,7 @@ def test_multistep_smith_topin_baseline():
         },
     )
     s = make_schedule(MultiStep(lr=1.0, gamma=0.5, milestones=(1, 2, 3), momentum=0.8), 5)
-    check(s, {0: (1.0, 0.8), 1: (0.5, 0.8), 2: (0.25, 0.8), 3: (0.125, 0.8), 4: (0.125, 0.8)})
+    check_values(s, {0: (1.0, 0.8), 1: (0.5, 0.8), 2: (0.25, 0.8), 3: (0.125, 0.8), 4: (0.125, 0.8)})
 
 
 def test_multistep_rejects_unsorted_milestones():
@@ -72,7 +72,7 @@ def test_multistep_rejects_unsorted_milestones():
 def test_triangular():
     # min 0.1, max 1.0, half-cycle 500: 0.1 at 0, 1000, 2000; 1.0 at 500, 1500; 0.55 halfway
     s = make_schedule(Triangular(min_lr=0.1, max_lr=1.0, step_size=500), 2500)
-    check(
+    check_values(
         s,
         {
             0: (0.1, 0.9),
@@ -92,7 +92,7 @@ def test_triangular():
 def test_triangular2():
     # the amplitude halves every cycle: cycle 1 peak 1.0, cycle 2 peak 0.55, cycle 3 peak 0.325
     s = make_schedule(Triangular(min_lr=0.1, max_lr=1.0, step_size=500, mode="triangular2"), 2500)
-    check(
+    check_values(
         s,
         {
             0: (0.1, 0.9),
@@ -117,7 +117,7 @@ def test_triangular_exp_range():
         2000,
     )
     g500 = 0.6063789448611847  # 0.999**500 (exp(500 * ln 0.999))
-    check(
+    check_values(
         s,
         {
             0: (0.1, 0.8),
@@ -140,7 +140,7 @@ def test_one_cycle():
     assert p.final_lr == approx(0.001)  # default min_lr / 100, filled in
     assert p.model_dump()["final_lr"] == approx(0.001)
     s = make_schedule(p, 1000)
-    check(
+    check_values(
         s,
         {
             0: (0.1, 0.95),
@@ -163,7 +163,7 @@ def test_one_cycle_explicit_final_lr_and_momenta():
         min_lr=0.2, max_lr=2.0, tail=0.25, final_lr=0.0, max_momentum=0.9, min_momentum=0.8
     )
     s = make_schedule(p, 200)
-    check(
+    check_values(
         s,
         {
             0: (0.2, 0.9),
@@ -179,7 +179,7 @@ def test_one_cycle_odd_cycle_peak_between_steps():
     # T = 12, tail 0.1 -> round(1.2) = 1 tail step (final_lr at once), C = 11, peak at 5.5:
     # steps 5 and 6 are half a step either side of it, equal, below max_lr
     s = make_schedule(OneCycle(min_lr=0.0, max_lr=1.0, tail=0.1, final_lr=0.0), 12)
-    check(
+    check_values(
         s,
         {
             0: (0.0, 0.95),
@@ -202,7 +202,7 @@ def test_one_cycle_cosine_fastai():
     # fastai fit_one_cycle defaults: max 1.0, div 25, div_final 1e5, pct_start 0.25, T = 1000
     # cos piece: start + (1 + cos(pi (1 - p))) (end - start) / 2; p = 1/2 is the midpoint
     s = make_schedule(OneCycleCosine(max_lr=1.0), 1000)
-    check(
+    check_values(
         s,
         {
             0: (0.04, 0.95),
@@ -224,15 +224,15 @@ def test_one_cycle_cosine_fastai():
 def test_range_test_exp():
     # 1e-5 -> 10 geometric over 101 steps: x10 every 100/6 steps; 0.01 at the midpoint
     s = make_schedule(RangeTest(start_lr=1e-5, end_lr=10.0), 101)
-    check(s, {0: (1e-5, 0.9), 50: (1e-2, 0.9), 100: (10.0, 0.9)})
+    check_values(s, {0: (1e-5, 0.9), 50: (1e-2, 0.9), 100: (10.0, 0.9)})
     s = make_schedule(RangeTest(start_lr=1e-3, end_lr=1.0, momentum=0.0), 4)
-    check(s, {0: (1e-3, 0.0), 1: (1e-2, 0.0), 2: (1e-1, 0.0), 3: (1.0, 0.0)})
+    check_values(s, {0: (1e-3, 0.0), 1: (1e-2, 0.0), 2: (1e-1, 0.0), 3: (1.0, 0.0)})
 
 
 def test_range_test_linear():
     # Smith & Topin's variant: linear 0 -> 2; over 81 steps 0.025 per step
     s = make_schedule(RangeTest(start_lr=0.0, end_lr=2.0, mode="linear"), 81)
-    check(s, {0: (0.0, 0.9), 1: (0.025, 0.9), 20: (0.5, 0.9), 40: (1.0, 0.9), 80: (2.0, 0.9)})
+    check_values(s, {0: (0.0, 0.9), 1: (0.025, 0.9), 20: (0.5, 0.9), 40: (1.0, 0.9), 80: (2.0, 0.9)})
 
 
 def test_range_test_rejects_bad_params():
@@ -537,84 +537,74 @@ def test_cli_schedule_usage_errors_exit_2(capsys):
 # 5. Properties of one cycle
 # --------------------------------------------------------------------------------------
 
-try:
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-except ImportError:  # optional: only the property test needs it (pip install hypothesis)
-    st = None
+from hypothesis import given, settings  # noqa: E402  (a dev dependency)
+from hypothesis import strategies as st  # noqa: E402
 
-if st is None:
+_lr = st.floats(min_value=1e-4, max_value=10.0, allow_nan=False, allow_infinity=False)
 
-    @pytest.mark.skip(reason="hypothesis is not installed (pip install hypothesis)")
-    def test_one_cycle_properties():
-        pass
+@st.composite
+def one_cycle_params(draw):
+    min_lr = draw(_lr)
+    max_lr = min_lr * draw(st.floats(min_value=1.5, max_value=100.0))
+    # final_lr: the default (min_lr / 100), or anything from min_lr/1000 up to min_lr
+    final = draw(st.none() | st.floats(min_value=min_lr / 1000, max_value=min_lr))
+    min_m = draw(st.floats(min_value=0.0, max_value=0.98))
+    max_m = draw(st.floats(min_value=min_m, max_value=0.99))
+    tail = draw(st.floats(min_value=0.0, max_value=0.5))
+    total = draw(st.integers(min_value=10, max_value=5000))
+    return dict(
+        min_lr=min_lr,
+        max_lr=max_lr,
+        final_lr=final,
+        min_momentum=min_m,
+        max_momentum=max_m,
+        tail=tail,
+    ), total
 
-else:
-    _lr = st.floats(min_value=1e-4, max_value=10.0, allow_nan=False, allow_infinity=False)
-
-    @st.composite
-    def one_cycle_params(draw):
-        min_lr = draw(_lr)
-        max_lr = min_lr * draw(st.floats(min_value=1.5, max_value=100.0))
-        # final_lr: the default (min_lr / 100), or anything from min_lr/1000 up to min_lr
-        final = draw(st.none() | st.floats(min_value=min_lr / 1000, max_value=min_lr))
-        min_m = draw(st.floats(min_value=0.0, max_value=0.98))
-        max_m = draw(st.floats(min_value=min_m, max_value=0.99))
-        tail = draw(st.floats(min_value=0.0, max_value=0.5))
-        total = draw(st.integers(min_value=10, max_value=5000))
-        return dict(
-            min_lr=min_lr,
-            max_lr=max_lr,
-            final_lr=final,
-            min_momentum=min_m,
-            max_momentum=max_m,
-            tail=tail,
-        ), total
-
-    @settings(max_examples=300, deadline=None)
-    @given(one_cycle_params())
-    def test_one_cycle_properties(params_total):
-        params, T = params_total
-        # the documented tail length (tail 0: no tail, final_lr unused)
-        tail = params["tail"]
-        tail_steps = max(1, round(tail * T)) if tail > 0 else 0
-        C = T - tail_steps
-        p = OneCycle(**params)
-        final = params["final_lr"] if params["final_lr"] is not None else params["min_lr"] / 100
-        assert p.final_lr == approx(final)
-        rows = make_schedule(p, T).table()
-        lrs = [r[1] for r in rows]
-        moms = [r[2] for r in rows]
-        lo_lr = min(final, params["min_lr"])
-        # eps: a rounding ulp at the ends of a linear piece, nothing more (with eps = 0 hypothesis
-        # finds min 3, final 0.03, tail 0.5, T 10 ending at 0.029999999999999805, and momentum
-        # 0.5 - (0.5 - 3.7e-130) = 0.0 just below a min_momentum of 3.7e-130)
-        eps = 1e-12
-        assert all(lo_lr * (1 - eps) <= lr <= params["max_lr"] * (1 + eps) for lr in lrs)
-        assert all(params["min_momentum"] - eps <= m <= params["max_momentum"] + eps for m in moms)
-        # the cycle's peak lies in its middle: about (1 - tail) T / 2, exactly C / 2 (half
-        # a step either side when C is odd) ...
-        peak = max(range(C), key=lrs.__getitem__)
-        assert abs(peak - (1 - tail) * T / 2) <= 1.5, (peak, T, tail)
-        assert abs(peak - C / 2) <= 0.5, (peak, C)
-        # ... where the rate is max_lr, or half a step's rise below it when C is odd
-        half_step = (params["max_lr"] - params["min_lr"]) * 0.5 / (C / 2)
-        if C % 2 == 0:
-            assert lrs[peak] == approx(params["max_lr"])
-        else:
-            assert lrs[peak] == approx(params["max_lr"] - half_step)
-        assert moms[peak] == approx(min(moms))
-        if tail > 0:
-            # the last step is final_lr, with momentum back at max_momentum
-            assert lrs[-1] == pytest.approx(final, rel=1e-12, abs=0)
-            assert moms[-1] == approx(params["max_momentum"])
+@settings(max_examples=300, deadline=None)
+@given(one_cycle_params())
+def test_one_cycle_properties(params_total):
+    params, T = params_total
+    # the documented tail length (tail 0: no tail, final_lr unused)
+    tail = params["tail"]
+    tail_steps = max(1, round(tail * T)) if tail > 0 else 0
+    C = T - tail_steps
+    p = OneCycle(**params)
+    final = params["final_lr"] if params["final_lr"] is not None else params["min_lr"] / 100
+    assert p.final_lr == approx(final)
+    rows = make_schedule(p, T).table()
+    lrs = [r[1] for r in rows]
+    moms = [r[2] for r in rows]
+    lo_lr = min(final, params["min_lr"])
+    # eps: a rounding ulp at the ends of a linear piece, nothing more (with eps = 0 hypothesis
+    # finds min 3, final 0.03, tail 0.5, T 10 ending at 0.029999999999999805, and momentum
+    # 0.5 - (0.5 - 3.7e-130) = 0.0 just below a min_momentum of 3.7e-130)
+    eps = 1e-12
+    assert all(lo_lr * (1 - eps) <= lr <= params["max_lr"] * (1 + eps) for lr in lrs)
+    assert all(params["min_momentum"] - eps <= m <= params["max_momentum"] + eps for m in moms)
+    # the cycle's peak lies in its middle: about (1 - tail) T / 2, exactly C / 2 (half
+    # a step either side when C is odd) ...
+    peak = max(range(C), key=lrs.__getitem__)
+    assert abs(peak - (1 - tail) * T / 2) <= 1.5, (peak, T, tail)
+    assert abs(peak - C / 2) <= 0.5, (peak, C)
+    # ... where the rate is max_lr, or half a step's rise below it when C is odd
+    half_step = (params["max_lr"] - params["min_lr"]) * 0.5 / (C / 2)
+    if C % 2 == 0:
+        assert lrs[peak] == approx(params["max_lr"])
+    else:
+        assert lrs[peak] == approx(params["max_lr"] - half_step)
+    assert moms[peak] == approx(min(moms))
+    if tail > 0:
+        # the last step is final_lr, with momentum back at max_momentum
+        assert lrs[-1] == pytest.approx(final, rel=1e-12, abs=0)
+        assert moms[-1] == approx(params["max_momentum"])
 
 
 def test_one_cycle_short_tail_gets_one_step():
     # a positive tail always gets >= 1 step, even where round(tail * T) is 0, so the run
     # still ends at final_lr: tail 0.04 at T 10 (round(0.4) = 0) -> C = 9, peak at 4.5
     s = make_schedule(OneCycle(min_lr=0.1, max_lr=1.0, tail=0.04), 10)
-    check(
+    check_values(
         s,
         {
             0: (0.1, 0.95),
