@@ -45,7 +45,7 @@ def lint(session):
 
 
 @nox.session
-@nox.parametrize("backend", ["keras"])
+@nox.parametrize("backend", BACKENDS)
 def bench(session, backend):
     """Benchmarks (pytest-benchmark), JSON under results/benchmarks/."""
     session.install("-e", f".[{backend},dev]")
