@@ -13,6 +13,7 @@ pytest.importorskip("torch")
 from backends.torch.perf import compare_with_raw  # noqa: E402
 from bench import data as datasets  # noqa: E402
 from bench import spec as S  # noqa: E402
+
 from conftest import REPO, needs_fmnist  # noqa: E402
 
 pytestmark = [pytest.mark.torch, needs_fmnist]
