@@ -127,3 +127,14 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
     if out.status == "completed":
         out.final_test_loss, out.final_test_acc = evaluate(total, "test")
     return out
+
+
+def harness_images_per_s(spec, trainer, data, folder) -> float:
+    """Throughput of the whole loop (schedule, batches, records), evaluation time excluded:
+    what the backends' benchmarks compare with raw framework loops."""
+    writer = RunWriter(folder)
+    t0 = time.perf_counter()
+    out = run_loop(spec, trainer, data, writer)
+    wall = time.perf_counter() - t0 - out.eval_s
+    writer.close()
+    return out.steps_done * spec.batch_size / wall

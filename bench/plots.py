@@ -33,6 +33,20 @@ def plot_schedule(rows, policy, out: str | Path) -> Path:
     return out
 
 
+def _finish(plt, fig, ax, title: str, out) -> Path:
+    """Range-test plots: log-rate axis, wrapped title, legend, saved as PNG."""
+    import textwrap
+
+    ax.set_xlabel("log10(learning rate)")
+    ax.set_title("\n".join(textwrap.wrap(title, 90)), fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
 SUGGESTION_STYLE = {"report": "tab:red", "steepest": "tab:green", "valley": "tab:purple", "minimum": "tab:brown",
                     "peak": "tab:red"}
 
@@ -73,17 +87,8 @@ def plot_range_test(result, out: str | Path, title: str = "") -> Path:
         if vals:
             lo, first = min(vals), rows[0]["smoothed"]
             ax.set_ylim(lo - 0.05 * abs(first - lo) - 1e-3, first + 0.3 * abs(first - lo) + 1e-3)
-    ax.set_xlabel("log10(learning rate)")
-    import textwrap
-
-    ax.set_title("\n".join(textwrap.wrap(title or f"LR range test ({result.mode}, momentum {result.momentum:g}); "
-                                          f"stopped: {result.stop_reason}", 90)), fontsize=8)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _finish(plt, fig, ax, title or f"LR range test ({result.mode}, momentum {result.momentum:g}); "
+                                          f"stopped: {result.stop_reason}", out)
 
 
 def plot_overlay(curves, out: str | Path, title: str, ylabel: str = "smoothed loss") -> Path:
@@ -103,14 +108,5 @@ def plot_overlay(curves, out: str | Path, title: str, ylabel: str = "smoothed lo
     if lows and "loss" in ylabel:
         lo, hi = min(lows), max(firsts)
         ax.set_ylim(lo - 0.1 * abs(hi - lo) - 1e-3, hi + 0.5 * abs(hi - lo) + 1e-3)
-    ax.set_xlabel("log10(learning rate)")
     ax.set_ylabel(ylabel)
-    import textwrap
-
-    ax.set_title("\n".join(textwrap.wrap(title, 90)), fontsize=8)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _finish(plt, fig, ax, title, out)

@@ -23,17 +23,7 @@ import numpy as np
 
 from backends.keras.networks import build
 from backends.keras.trainer import KerasTrainer
-from bench.loop import run_loop
-from bench.rundir import RunWriter
-
-
-def _harness_once(spec, trainer, data, root: Path, k: int) -> float:
-    writer = RunWriter(root / f"h{k}")
-    t0 = time.perf_counter()
-    out = run_loop(spec, trainer, data, writer)
-    wall = time.perf_counter() - t0 - out.eval_s
-    writer.close()
-    return out.steps_done * spec.batch_size / wall
+from bench.loop import harness_images_per_s
 
 
 def _fit_once(model, x, y, batch: int) -> float:
@@ -56,10 +46,10 @@ def compare_with_fit(spec, data, repeats: int = 5) -> dict:
     harness, fit = [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        _harness_once(spec, trainer, data, root, -1)  # warm-up: tracing, allocation
+        harness_images_per_s(spec, trainer, data, root / "warmup")  # warm-up: tracing, allocation
         _fit_once(model, xs, ys, spec.batch_size)
         for k in range(repeats):
-            harness.append(_harness_once(spec, trainer, data, root, k))
+            harness.append(harness_images_per_s(spec, trainer, data, root / f"h{k}"))
             fit.append(_fit_once(model, xs, ys, spec.batch_size))
     ratios = [h / f for h, f in zip(harness, fit, strict=True)]
     return {

@@ -24,17 +24,7 @@ import torch.nn.functional as F
 
 from backends.torch.networks import build
 from backends.torch.trainer import TorchTrainer
-from bench.loop import run_loop
-from bench.rundir import RunWriter
-
-
-def _harness_once(spec, trainer, data, root: Path, k: int) -> float:
-    writer = RunWriter(root / f"h{k}")
-    t0 = time.perf_counter()
-    out = run_loop(spec, trainer, data, writer)
-    wall = time.perf_counter() - t0 - out.eval_s
-    writer.close()
-    return out.steps_done * spec.batch_size / wall
+from bench.loop import harness_images_per_s
 
 
 def _raw_once(model, opt, x_all, y_all, batch: int, steps: int, channels_last: bool, mean, std) -> float:
@@ -71,11 +61,11 @@ def compare_with_raw(spec, data, repeats: int = 5) -> dict:
     res = {"harness": [], "raw_fast": [], "raw_naive": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        _harness_once(spec, trainer, data, root, -1)  # warm-up
+        harness_images_per_s(spec, trainer, data, root / "warmup")  # warm-up
         for m, o, cl in models.values():
             _raw_once(m, o, x_all, y_all, spec.batch_size, min(steps, 20), cl, mean, std)
         for k in range(repeats):
-            res["harness"].append(_harness_once(spec, trainer, data, root, k))
+            res["harness"].append(harness_images_per_s(spec, trainer, data, root / f"h{k}"))
             for name, (m, o, cl) in models.items():
                 res[name].append(_raw_once(m, o, x_all, y_all, spec.batch_size, steps, cl, mean, std))
     r_fast = [h / f for h, f in zip(res["harness"], res["raw_fast"], strict=True)]
