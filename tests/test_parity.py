@@ -9,6 +9,7 @@ This test process imports neither torch nor TensorFlow.
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -95,6 +96,7 @@ def test_b_copied_weights_give_the_same_logits(logits):
         scale = np.abs(t).max()
         assert scale > 1e-3, case  # not a vacuous comparison of zeros
         diff = np.abs(t - k).max()
+        print(f"(b) {case}: max |logit diff| {diff:.1e} (logit scale {scale:.3g})")
         assert diff <= 1e-4, (case, diff, scale)
 
 
@@ -107,9 +109,11 @@ TRAIN_CASES = [
 ]
 # Peak rates: 0.1 for the simple CNN (caffe-form steps up to lr/(1-mu) = 1.0: high enough to
 # matter). ResNet-20 at that peak is chaotic in 20 steps: the two backends' rounding
-# differences grow about 5x per step (measured: 6e-16 at step 0, 1.8e-5 at step 19, the
-# float32 drift in miniature), so it runs at 0.002-0.02, where they stay below 1e-13.
-PEAK = {"simple_cnn": (0.01, 0.1), "resnet20": (0.002, 0.02)}
+# differences grow from ~1e-16 to ~1e-5 (see it with PARITY_RESNET_MAX_LR=0.1 pytest
+# tests/test_parity.py -s -k resnet20, which then fails), the float32 drift in miniature;
+# so it runs at 0.002-0.02.
+_RESNET_HI = float(os.environ.get("PARITY_RESNET_MAX_LR", "0.02"))
+PEAK = {"simple_cnn": (0.01, 0.1), "resnet20": (_RESNET_HI / 10, _RESNET_HI)}
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +148,8 @@ def test_c_float64_training_losses_agree(trained, case):
     lt, lk = t["steps"][:, 0], k["steps"][:, 0]
     assert len(lt) == len(lk) == 20
     rel = np.abs(lt - lk) / np.abs(lt)
+    print(f"(c) {TRAIN_CASES[case]}: relative loss difference at step 0 {rel[0]:.1e}, "
+          f"max over 20 steps {rel.max():.1e}")
     assert rel.max() <= 1e-9, rel.max()
     assert lt[1:].min() < lt[0]  # the steps trained something
     np.testing.assert_array_equal(t["steps"][:, 1], k["steps"][:, 1])  # same correct counts
@@ -182,5 +188,6 @@ def test_augmentation_agrees(tmp_path, augment, tol):
     for b in ("torch", "keras"):
         call(b, "augment", s, input_shape="28,28,1", images=tmp_path / "x.npz", step=3, out=tmp_path / f"{b}.npz")
         got[b] = np.load(tmp_path / f"{b}.npz")["x"]
+    print(f"augmentation {augment}: max |diff| {np.abs(got['torch'] - got['keras']).max():.1e}")
     assert np.abs(got["torch"] - got["keras"]).max() <= tol
     assert np.abs(got["torch"]).max() > 0

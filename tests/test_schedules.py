@@ -384,6 +384,8 @@ def test_one_cycle_matches_torch_one_cycle_lr():
     d_m = [abs(o[2] - r[1]) for o, r in zip(ours, ref, strict=True)]
     far_lr = max(d for s, d in enumerate(d_lr) if s not in near)
     far_m = max(d for s, d in enumerate(d_m) if s not in near)
+    print(f"one-cycle vs OneCycleLR: max |d lr| {max(d_lr):.6f} at step {d_lr.index(max(d_lr))}, "
+          f"{far_lr:.6f} away from the phase ends; max |d momentum| {max(d_m):.6f}")
     assert far_lr <= 0.005 * hi, far_lr
     assert max(d_lr) < 0.01 * hi, max(d_lr)
     assert far_m <= 0.005 * (m_hi - m_lo), far_m
@@ -414,6 +416,7 @@ def test_triangular_matches_torch_cyclic_lr(mode, gamma):
         T,
     )
     s = make_schedule(Triangular(min_lr=0.1, max_lr=1.0, step_size=500, mode=mode, gamma=gamma), T)
+    print(f"{mode} vs CyclicLR: max |d lr| {max(abs(s(k)[0] - r[0]) for k, r in enumerate(ref)):.2e}")
     for step, (r_lr, r_m) in enumerate(ref):
         lr, m = s(step)
         assert abs(lr - r_lr) <= 1e-9, (step, lr, r_lr)
