@@ -36,9 +36,22 @@ from bench.architectures import (
     resnet_blocks,
 )
 
-CONV_INIT = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
-DW_INIT = keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
-DENSE_INIT = keras.initializers.RandomNormal(0.0, 0.01)
+# A fresh initializer per layer, made when the layer is built: a Keras 3 initializer draws
+# its seed once, when constructed (from Python's `random`, which keras.utils.set_random_seed
+# seeds), and then gives the same values at every call. One instance shared by all layers
+# made every kernel of a shape identical (all 3x3x16x16 convolutions of ResNet-20), and
+# one made at import time, before the run's seed was set, differed from process to process.
+def CONV_INIT():  # noqa: N802 - read like the constants they replace
+    return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+
+
+def DW_INIT():  # noqa: N802
+    return keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
+
+
+def DENSE_INIT():  # noqa: N802
+    return keras.initializers.RandomNormal(0.0, 0.01)
+
 
 
 class TorchBatchNorm(layers.BatchNormalization):
@@ -108,14 +121,14 @@ class _Factory:
             pad = "valid"
         else:
             pad = "same" if k > 1 else "valid"
-        return layers.Conv2D(filters, k, strides=stride, padding=pad, use_bias=bias, kernel_initializer=CONV_INIT,
+        return layers.Conv2D(filters, k, strides=stride, padding=pad, use_bias=bias, kernel_initializer=CONV_INIT(),
                              bias_initializer="zeros", name=self._name("conv"), dtype=self.dtype)(x)
 
     def dwconv(self, x, stride=1):
         if stride > 1:
             x = layers.ZeroPadding2D(1, dtype=self.dtype)(x)
         return layers.DepthwiseConv2D(3, strides=stride, padding="valid" if stride > 1 else "same", use_bias=False,
-                                      depthwise_initializer=DW_INIT, name=self._name("dwconv"), dtype=self.dtype)(x)
+                                      depthwise_initializer=DW_INIT(), name=self._name("dwconv"), dtype=self.dtype)(x)
 
     def bn(self, x):
         if not self.batch_norm:  # network.batch_norm: false, as the torch backend's identity
@@ -124,7 +137,7 @@ class _Factory:
                               dtype=self.dtype)(x)
 
     def dense(self, x, units):
-        return layers.Dense(units, kernel_initializer=DENSE_INIT, bias_initializer="zeros", name=self._name("dense"),
+        return layers.Dense(units, kernel_initializer=DENSE_INIT(), bias_initializer="zeros", name=self._name("dense"),
                             dtype=self.dtype)(x)
 
 
