@@ -56,8 +56,13 @@ def _torchrun(args, argv) -> int:
     from bench import spec as spec_mod
     from bench.errors import EXIT_DIVERGED, EXIT_INTERNAL, EXIT_INTERRUPTED
 
-    s = spec_mod.load(_spec_path(args.spec), args.set, {"backend": args.backend, "seed": args.seed,
-                                                         "device": args.device})  # bad input: exit 2 here
+    if args.resume:
+        if not (Path(args.resume) / "spec.yaml").is_file():
+            raise BenchError(f"--resume {args.resume}: not a run directory (no spec.yaml)")
+        s = spec_mod.load(Path(args.resume) / "spec.yaml")
+    else:
+        s = spec_mod.load(_spec_path(args.spec), args.set, {"backend": args.backend, "seed": args.seed,
+                                                             "device": args.device})  # bad input: exit 2 here
     if s.batch_size % args.nproc:
         raise BenchError(f"batch_size {s.batch_size} does not split over {args.nproc} processes; "
                          "the global batch must be a multiple of --nproc")
@@ -65,11 +70,24 @@ def _torchrun(args, argv) -> int:
            "-m", "bench", *rest]
     code = subprocess.run(cmd).returncode
     # torchrun reports any failing worker as its own exit 1: the run's summary says what happened
-    summary = Path(args.out) / s.run_id() / "summary.json"
+    summary = (Path(args.resume) if args.resume else Path(args.out) / s.run_id()) / "summary.json"
     if summary.is_file():
         status = json.loads(summary.read_text())["status"]
         return {"completed": EXIT_OK, "diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}[status]
     return code or EXIT_INTERNAL
+
+
+def _stop_at() -> int | None:
+    """BENCH_STOP_AT_STEP=k: stop as if interrupted after k updates (the tests' deterministic
+    interrupt; also handy to try a resume by hand)."""
+    import os
+
+    v = os.environ.get("BENCH_STOP_AT_STEP")
+    if not v:
+        return None
+    if not v.isdigit() or int(v) < 1:
+        raise BenchError(f"BENCH_STOP_AT_STEP must be a positive integer; received {v!r}")
+    return int(v)
 
 
 def cmd_run(args) -> int:
@@ -77,11 +95,28 @@ def cmd_run(args) -> int:
 
     from bench import runner, spec
 
+    if args.resume:
+        given = [f for f, v in (("--set", args.set), ("--backend", args.backend), ("--seed", args.seed),
+                                ("--device", args.device), ("--overwrite", args.overwrite)) if v]
+        if given:
+            raise BenchError(f"--resume continues the run as it was specified; received {', '.join(given)} too "
+                             "(a changed experiment is a new run: bench run SPEC ...)")
     if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _torchrun(args, args.argv)
-    s = spec.load(_spec_path(args.spec), args.set, {"backend": args.backend, "seed": args.seed,
-                                                   "device": args.device})
-    run_dir, summary, code = runner.run(s, args.out, overwrite=args.overwrite, progress=not args.quiet)
+    if args.resume:
+        if args.spec:
+            s = spec.load(_spec_path(args.spec))
+            if s.run_id() != Path(args.resume).name:
+                raise BenchError(f"SPEC resolves to run {s.run_id()}, but --resume names {Path(args.resume).name}; "
+                                 "give --resume RUN_DIR alone")
+        run_dir, summary, code = runner.resume(args.resume, progress=not args.quiet, stop_at=_stop_at())
+    else:
+        if not args.spec:
+            raise BenchError("bench run needs a SPEC (a YAML file or a shipped spec's name), or --resume RUN_DIR")
+        s = spec.load(_spec_path(args.spec), args.set, {"backend": args.backend, "seed": args.seed,
+                                                       "device": args.device})
+        run_dir, summary, code = runner.run(s, args.out, overwrite=args.overwrite, progress=not args.quiet,
+                                            stop_at=_stop_at())
     if int(os.environ.get("RANK", "0")) != 0:
         return code
     acc = summary["final_test_acc"]
@@ -92,6 +127,10 @@ def cmd_run(args) -> int:
         + (f", diverged at step {summary['diverged_at']}" if summary["diverged_at"] is not None else ""),
         file=sys.stderr,
     )
+    if summary["status"] == "interrupted":
+        at = summary.get("checkpoint_step")
+        print(f"interrupted; checkpoint at step {at}: continue with bench run --resume {run_dir}" if at is not None
+              else "interrupted before any checkpoint: rerun with --overwrite", file=sys.stderr)
     print(run_dir)
     return code
 
@@ -318,7 +357,8 @@ def make_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     r = sub.add_parser("run", help="one run; prints the run directory as its last line")
-    r.add_argument("spec", help="a spec YAML file, or the name of a shipped spec")
+    r.add_argument("spec", nargs="?", help="a spec YAML file, or the name of a shipped spec "
+                   "(optional with --resume)")
     r.add_argument("--backend", choices=("torch", "keras"))
     r.add_argument("--seed", type=int)
     r.add_argument("--device", help="auto (default) | cpu | cuda | cuda:N")
@@ -327,6 +367,8 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="runs", help="results folder (default: ./runs)")
     r.add_argument("--overwrite", action="store_true", help="replace an existing run directory of this spec")
     r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted or killed run from its "
+                   "checkpoint, exactly (schedule, momentum, weights, RNG, batch order)")
     r.add_argument("--nproc", type=int, help="data parallel: N processes through torchrun (PyTorch DDP); the "
                    "global batch, steps per epoch and schedule stay those of a one-process run")
     r.set_defaults(func=cmd_run)

@@ -44,12 +44,34 @@ class Outcome:
     train_s: float = 0.0
     eval_s: float = 0.0
     warmup_s: float = 0.0
+    checkpoint_s: float = 0.0
     final_test_acc: float | None = None
     final_test_loss: float | None = None
     evals: list[tuple[int, str, float, float, float]] = field(default_factory=list)  # step, split, loss, acc, train_s
+    checkpointed_at: int | None = None  # updates done at the last checkpoint written
 
 
-def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None = None) -> Outcome:
+@dataclass
+class Stop:
+    """A request to stop after the current update (SIGINT, SIGTERM, or the ``at`` hook).
+
+    The loop looks at it after every update: the update in progress finishes, the rows
+    are written, a checkpoint is taken, and the run ends with status ``interrupted``.
+    ``at`` stops after that many updates: the deterministic interrupt the tests use."""
+
+    requested: bool = False
+    at: int | None = None
+    reason: str = ""
+
+
+def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None = None, *,
+             start=None, checkpoint=None, stop: Stop | None = None) -> Outcome:
+    """Train from update 0, or from ``start`` (a :class:`bench.checkpoint.Checkpoint` whose
+    state the trainer has loaded) to the end of the budget.
+
+    ``checkpoint(step, outcome, reason) -> seconds`` writes a checkpoint; it is called
+    every ``spec.checkpoint_every`` updates (after that step's rows and evaluation) and
+    on a stop request. Its time counts neither as training nor as evaluation."""
     total = spec.total_steps(len(data.train_y))
     spe = len(data.train_y) // spec.batch_size
     schedule = make_schedule(spec.policy, total)
@@ -57,8 +79,17 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
     periodic = "eval" if data.eval_idx is not None else "test"
     warm = warmup_steps(total)
     out = Outcome()
+    first = 0
+    if start is not None:
+        first = out.steps_done = out.checkpointed_at = start.step
+        out.train_s, out.eval_s, out.warmup_s = start.train_s, start.eval_s, start.warmup_s
+        out.checkpoint_s, out.evals = start.checkpoint_s, list(start.evals)
+    every = getattr(spec, "checkpoint_every", 0) if checkpoint is not None else 0
+    stop = stop or Stop()
     pending: list[tuple[int, float, float, float]] = []  # step, lr, momentum, wall_s
     progress = progress or Progress(total, enabled=False)
+    if first:
+        progress.update(first, math.nan, math.nan)
 
     def evaluate(step: int, split: str) -> tuple[float, float]:
         t = time.perf_counter()
@@ -92,9 +123,14 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
         pending.clear()
         return ok
 
+    def save(done: int, reason: str) -> None:
+        out.checkpoint_s += checkpoint(done, out, reason)
+        out.checkpointed_at = done
+
     try:
-        evaluate(0, periodic)
-        for step in range(total):
+        if first == 0:
+            evaluate(0, periodic)
+        for step in range(first, total):
             t0 = time.perf_counter()
             lr, mom = schedule(step)
             idx = order(step)
@@ -102,8 +138,12 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
             pending.append((step, lr, mom, math.nan))  # before the step: an interrupt keeps both lists in step
             trainer.train_step(idx, draws, lr, mom)
             done = step + 1
+            if stop.at is not None and done == stop.at:
+                stop.requested, stop.reason = True, f"stop hook at step {done}"
             due_eval = done % spec.eval_every == 0 and done < total
-            sync = due_eval or done == total or len(pending) >= FETCH_EVERY or done == warm
+            due_ckpt = bool(every) and done % every == 0 and done < total
+            sync = (due_eval or due_ckpt or stop.requested or done == total or len(pending) >= FETCH_EVERY
+                    or done == warm)
             if sync:
                 trainer.synchronize()
             out.train_s += time.perf_counter() - t0
@@ -114,18 +154,19 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
                 break
             if due_eval:
                 evaluate(done, periodic)
+            if (due_ckpt or stop.requested) and checkpoint is not None:
+                save(done, "interrupt" if stop.requested else "periodic")
+            if stop.requested:
+                out.status = "interrupted"
+                break
         progress.close()
         if out.status == "completed":
             out.final_test_loss, out.final_test_acc = evaluate(total, "test")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second signal, or one outside a step: stop now, keep the rows
         trainer.synchronize()
         flush(partial=True)
         out.status = "interrupted"
         progress.close()
-    return out
-    progress.close()
-    if out.status == "completed":
-        out.final_test_loss, out.final_test_acc = evaluate(total, "test")
     return out
 
 

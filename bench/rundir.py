@@ -21,11 +21,21 @@ EVAL_COLUMNS = ("step", "epoch", "split", "test_loss", "test_acc", "train_wall_s
 SUMMARY_SCHEMA = 1
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open(..., "w") would give; mkstemp alone gives 0600
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file and rename: never half-written."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -43,15 +53,22 @@ def write_json(path: Path, obj: Any) -> None:
 class RunWriter:
     """Appends rows to steps.csv and evals.csv as the run goes; writes the summary last."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, resume: bool = False):
+        """A new run directory, or (``resume``) an existing one whose records are appended to
+        (cut back to the checkpoint first: :func:`bench.checkpoint.truncate_records`)."""
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=False)
-        self._steps_f = open(self.path / "steps.csv", "w", newline="")
-        self._evals_f = open(self.path / "evals.csv", "w", newline="")
+        if resume:
+            self._steps_f = open(self.path / "steps.csv", "a", newline="")
+            self._evals_f = open(self.path / "evals.csv", "a", newline="")
+        else:
+            self.path.mkdir(parents=True, exist_ok=False)
+            self._steps_f = open(self.path / "steps.csv", "w", newline="")
+            self._evals_f = open(self.path / "evals.csv", "w", newline="")
         self._steps = csv.writer(self._steps_f)
         self._evals = csv.writer(self._evals_f)
-        self._steps.writerow(STEP_COLUMNS)
-        self._evals.writerow(EVAL_COLUMNS)
+        if not resume:
+            self._steps.writerow(STEP_COLUMNS)
+            self._evals.writerow(EVAL_COLUMNS)
 
     def write_spec(self, yaml_text: str) -> None:
         atomic_write(self.path / "spec.yaml", yaml_text)
@@ -67,6 +84,12 @@ class RunWriter:
     def eval(self, row: tuple) -> None:
         self._evals.writerow(row)
         self._evals_f.flush()
+
+    def sync(self) -> None:
+        """Everything written so far on disk (before a checkpoint records the files' lengths)."""
+        for f in (self._steps_f, self._evals_f):
+            f.flush()
+            os.fsync(f.fileno())
 
     def close(self) -> None:
         self._steps_f.close()

@@ -7,7 +7,10 @@ input leaves nothing behind and loses nothing already recorded.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
+import json
 import os
 import platform
 import shutil
@@ -20,9 +23,9 @@ from bench import __version__
 from bench import backends as registry
 from bench import data as datasets
 from bench.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, BenchError
-from bench.loop import run_loop, warmup_steps
+from bench.loop import Stop, run_loop, warmup_steps
 from bench.progress import Progress
-from bench.rundir import SUMMARY_SCHEMA, RunWriter, is_complete
+from bench.rundir import SUMMARY_SCHEMA, RunWriter, is_complete, read_summary
 from bench.spec import Spec, dump_yaml
 
 
@@ -88,54 +91,197 @@ def build_meta(spec: Spec, trainer, data, command: str | None = None) -> dict:
     }
 
 
+def check_disk(out_root: Path, spec: Spec, trainer, total: int) -> dict:
+    """Enough free space for the records and two checkpoints (old and new exist together
+    for a moment), estimated from the parameter count, before any training."""
+    params = int(trainer.describe().get("trainable_params") or 0)
+    itemsize = 8 if spec.precision == "float64" else 4
+    ckpt = 3 * params * itemsize + (1 << 20)  # weights + batch-norm statistics, momentum buffers, slack
+    rows = 160 * total + 200 * (total // spec.eval_every + 2)  # csv rows of about 100-150 bytes
+    need = 2 * ckpt + rows
+    free = shutil.disk_usage(out_root).free
+    if free < need:
+        raise BenchError(f"not enough disk in {out_root}: {free / 2**20:.1f} MiB free, this run needs about "
+                         f"{need / 2**20:.1f} MiB (records {rows / 2**20:.1f} MiB, two checkpoints of "
+                         f"{ckpt / 2**20:.1f} MiB); free space or choose another --out")
+    return {"checkpoint_bytes_estimate": ckpt, "records_bytes_estimate": rows}
+
+
 def prepare(spec: Spec, out_root: Path):
-    """Every check that can fail on bad input, then the data and a trainer (nothing written)."""
+    """Every check that can fail on bad input, then the data and a trainer (nothing written).
+
+    Cheap checks first: the backend installed, the output folder writable; then the data
+    (present, intact); then the trainer."""
     backend = registry.load(spec.backend)
-    data = datasets.prepare(spec.dataset)
     _check_out_dir(out_root)
+    data = datasets.prepare(spec.dataset)
     return backend, data, backend.create_trainer(spec, data)
 
 
-def run(spec: Spec, out_root: str | Path, *, overwrite: bool = False, progress: bool = True,
-        command: str | None = None) -> tuple[Path, dict, int]:
-    out_root = Path(out_root)
-    run_dir = out_root / spec.run_id()
-    if run_dir.exists():
-        if not overwrite:
-            state = "a completed run" if is_complete(run_dir) else "an incomplete run (no summary.json)"
-            raise BenchError(
-                f"{run_dir} already holds {state} of this exact spec and seed; "
-                "pass --overwrite to replace it, or change the seed or --out"
-            )
-    total = spec.total_steps()  # validates batch size against the data and the budget
+@contextlib.contextmanager
+def run_lock(out_root: Path, run_id: str, rank: int = 0):
+    """One process at a time on a run directory: an exclusive ``flock`` on
+    ``<results>/.<run_id>.lock`` (held by rank 0 of a data-parallel run)."""
+    if rank != 0:
+        yield
+        return
+    path = Path(out_root) / f".{run_id}.lock"
+    while True:
+        f = open(path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise BenchError(f"{run_id} in {out_root} is being run by {holder} (lock {path}); "
+                             "wait for it, or choose another --out or --seed") from None
+        try:  # the file may have been unlinked by its last holder between our open and flock
+            if os.fstat(f.fileno()).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        f.close()
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()} on {platform.node()}")
+    f.flush()
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        f.close()
+
+
+class _Signals:
+    """SIGINT/SIGTERM: the first asks the loop to stop after the current update (checkpoint,
+    records, status interrupted); a second one stops at once (records kept)."""
+
+    def __init__(self, stop: Stop):
+        self.stop = stop
+        self.old: dict[int, object] = {}
+
+    def _handle(self, signum, frame):
+        if self.stop.requested:
+            raise KeyboardInterrupt
+        self.stop.requested = True
+        self.stop.reason = signal.Signals(signum).name
+        print(f"\n{self.stop.reason}: stopping after this update and writing a checkpoint "
+              "(send it again to stop at once)", file=sys.stderr, flush=True)
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, h in self.old.items():
+            signal.signal(sig, h)
+
+
+def _check_budget(spec: Spec, n_train: int | None = None) -> int:
     from bench.schedules import make_schedule
 
+    total = spec.total_steps(n_train)  # validates batch size against the data and the budget
     make_schedule(spec.policy, total)  # a budget too short for the policy fails here
-    _, data, trainer = prepare(spec, out_root)
-    if len(data.train_y) < spec.batch_size:
-        raise BenchError(f"batch_size {spec.batch_size} is larger than the {len(data.train_y)} training examples loaded")
-    total = spec.total_steps(len(data.train_y))  # epochs count the data actually loaded
-    make_schedule(spec.policy, total)
-    rank = getattr(trainer, "rank", 0)  # data parallel: rank 0 records, the others only train
-    if rank == 0 and run_dir.exists():
-        shutil.rmtree(run_dir)
-    writer = RunWriter(run_dir) if rank == 0 else NullWriter()
-    progress = progress and rank == 0
-    writer.write_spec(dump_yaml(spec.resolved()))
-    meta = build_meta(spec, trainer, data, command)
-    writer.write_meta(meta)
+    return total
 
-    def _term(signum, frame):  # SIGTERM behaves like Ctrl-C: records kept, status interrupted
-        raise KeyboardInterrupt
 
-    old = signal.signal(signal.SIGTERM, _term) if hasattr(signal, "SIGTERM") else None
-    try:
+def run(spec: Spec, out_root: str | Path, *, overwrite: bool = False, progress: bool = True,
+        command: str | None = None, stop_at: int | None = None) -> tuple[Path, dict, int]:
+    """One run from the start. ``stop_at``: stop as if interrupted after that many updates."""
+    out_root = Path(out_root)
+    run_dir = out_root / spec.run_id()
+    _check_budget(spec)
+    _check_out_dir(out_root)
+    rank = int(os.environ.get("RANK", "0"))
+    with run_lock(out_root, spec.run_id(), rank):
+        if run_dir.exists() and not overwrite and rank == 0:
+            state = "a completed run" if is_complete(run_dir) else "an incomplete run (no summary.json)"
+            hint = "" if is_complete(run_dir) else ", or continue it with bench run --resume " + str(run_dir)
+            raise BenchError(
+                f"{run_dir} already holds {state} of this exact spec and seed; "
+                f"pass --overwrite to replace it{hint}, or change the seed or --out"
+            )
+        _, data, trainer = prepare(spec, out_root)
+        if len(data.train_y) < spec.batch_size:
+            raise BenchError(f"batch_size {spec.batch_size} is larger than the {len(data.train_y)} "
+                             "training examples loaded")
+        total = _check_budget(spec, len(data.train_y))  # epochs count the data actually loaded
+        disk = check_disk(out_root, spec, trainer, total)
+        rank = getattr(trainer, "rank", 0)  # data parallel: rank 0 records, the others only train
+        if rank == 0 and run_dir.exists():
+            shutil.rmtree(run_dir)
+        writer = RunWriter(run_dir) if rank == 0 else NullWriter()
+        writer.write_spec(dump_yaml(spec.resolved()))
+        meta = build_meta(spec, trainer, data, command)
+        meta["disk"] = disk
+        writer.write_meta(meta)
+        return _train(spec, run_dir, trainer, data, writer, total, progress and rank == 0, rank,
+                      stop=Stop(at=stop_at))
+
+
+def resume(run_dir: str | Path, *, progress: bool = True, command: str | None = None,
+           stop_at: int | None = None) -> tuple[Path, dict, int]:
+    """Continue an interrupted (or killed) run from its checkpoint, exactly."""
+    from bench import checkpoint as ckpt_mod
+    from bench.spec import load as load_spec
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "spec.yaml").is_file():
+        what = "does not exist" if not run_dir.exists() else "is not a run directory (no spec.yaml)"
+        raise BenchError(f"--resume {run_dir}: {what}")
+    if is_complete(run_dir):
+        status = read_summary(run_dir).get("status")
+        if status in ("completed", "diverged"):
+            raise BenchError(f"--resume {run_dir}: the run already ended ({status}); nothing to resume")
+    spec = load_spec(run_dir / "spec.yaml")
+    out_root = run_dir.parent
+    rank = int(os.environ.get("RANK", "0"))
+    with run_lock(out_root, run_dir.name, rank):
+        ck = ckpt_mod.read(run_dir)
+        if ck.run_id != spec.run_id() or ck.run_id != run_dir.name:
+            raise ckpt_mod.CheckpointError(
+                f"checkpoint in {run_dir} is of run {ck.run_id!r}, but the directory is {run_dir.name!r} "
+                f"and its spec.yaml resolves to {spec.run_id()!r}")
+        _, data, trainer = prepare(spec, out_root)
+        total = _check_budget(spec, len(data.train_y))
+        if total != ck.total_steps:
+            raise ckpt_mod.CheckpointError(
+                f"checkpoint in {run_dir} is for {ck.total_steps} steps, the data loaded now give {total}: "
+                "the dataset changed since the run started")
+        check_disk(out_root, spec, trainer, total)
+        trainer.load_checkpoint(run_dir, ck.files)  # raises CheckpointError on a corrupt file
+        rank = getattr(trainer, "rank", 0)
+        writer: RunWriter | NullWriter = NullWriter()
+        if rank == 0:
+            (run_dir / "summary.json").unlink(missing_ok=True)  # running again: incomplete until it ends
+            ckpt_mod.truncate_records(run_dir, ck)
+            writer = RunWriter(run_dir, resume=True)
+            meta = json.loads((run_dir / "meta.json").read_text())
+            meta.setdefault("resumes", []).append({
+                "at_step": ck.step, "checkpoint": ck.reason, "command": command or " ".join(sys.argv),
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "git_commit": git_commit(),
+                "hostname": platform.node()})
+            writer.write_meta(meta)
+        return _train(spec, run_dir, trainer, data, writer, total, progress and rank == 0, rank,
+                      stop=Stop(at=stop_at), start=ck)
+
+
+def _train(spec, run_dir, trainer, data, writer, total, progress, rank, *, stop, start=None):
+    from bench import checkpoint as ckpt_mod
+
+    def save(step, outcome, reason):
+        return ckpt_mod.save(run_dir, trainer, step=step, total=total, run_id=spec.run_id(), backend=spec.backend,
+                             outcome=outcome, writer=writer, reason=reason)
+
+    with _Signals(stop):
         bar = Progress(total, desc=spec.name, enabled=progress)
-        outcome = run_loop(spec, trainer, data, writer, bar)
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
-
+        outcome = run_loop(spec, trainer, data, writer, bar, start=start, checkpoint=save if rank == 0 else None,
+                           stop=stop)
     evals = outcome.evals
     best = max(evals, key=lambda e: e[3]) if evals else None
     warm = warmup_steps(total)
@@ -162,11 +308,16 @@ def run(spec: Spec, out_root: str | Path, *, overwrite: bool = False, progress: 
         "images_per_s": ips,
         "train_s": outcome.train_s,
         "eval_s": outcome.eval_s,
+        "checkpoint_s": outcome.checkpoint_s,
         "warmup_steps": warm,
         "warmup_s": outcome.warmup_s,
         "diverged_at": outcome.diverged_at,
+        "checkpoint_step": outcome.checkpointed_at,
+        "resumed_from": None if start is None else start.step,
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     writer.write_summary(summary)
+    if rank == 0 and outcome.status != "interrupted":
+        ckpt_mod.remove(run_dir)  # a checkpoint is for resuming: an ended run needs none
     code = {"completed": EXIT_OK, "diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}[outcome.status]
     return run_dir, summary, code

@@ -130,6 +130,9 @@ class BudgetSpec(_Frozen):
         return self
 
 
+NOT_HASHED = ("checkpoint_every",)
+
+
 class Spec(_Frozen):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=80)]
     backend: Literal[BACKENDS] = "torch"  # type: ignore[valid-type]
@@ -143,6 +146,9 @@ class Spec(_Frozen):
     batch_size: _Pos
     budget: BudgetSpec
     eval_every: _Pos = 100  # steps
+    # updates between checkpoints (0: only when interrupted); does not change the results,
+    # so it is left out of the run id
+    checkpoint_every: Annotated[int, Field(ge=0)] = 1000
     targets: tuple[Annotated[float, Field(gt=0.0, le=1.0)], ...] = ()  # accuracy fractions
     # where a generated spec came from (bench tune: the derivation rule, c, momentum, ...)
     provenance: dict[str, Any] | None = None
@@ -158,7 +164,10 @@ class Spec(_Frozen):
         return self.model_dump(mode="json")
 
     def spec_hash(self) -> str:
-        blob = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        """8 hex of the resolved spec's sha256, less the keys that cannot change a result
+        (``checkpoint_every``: a resumed run continues exactly)."""
+        blob = json.dumps({k: v for k, v in self.resolved().items() if k not in NOT_HASHED},
+                          sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
     def run_id(self) -> str:

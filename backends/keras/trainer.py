@@ -253,6 +253,51 @@ class KerasTrainer:
         for b, a in zip(self.buffers, state["buffers"], strict=True):
             b.assign(a)
 
+    # -- checkpoints (bench/checkpoint.py) -----------------------------------------------
+    def _extra_state(self) -> list:
+        """Variables that change in training but are not weights: dropout seed generators."""
+        weights = {id(v) for v in self.model.weights}
+        return [v for v in self.model.variables if id(v) not in weights]
+
+    def save_checkpoint(self, folder, tag: str) -> list[str]:
+        """The model through Keras' own weights format (``.weights.h5``: weights and
+        batch-norm statistics); momentum buffers and RNG states as plain arrays (``.npz``)."""
+        wname, sname = f"{tag}.weights.h5", f"{tag}.npz"
+        self.model.save_weights(os.path.join(folder, wname))
+        arrays = {f"momentum.{i}": b.numpy() for i, b in enumerate(self.buffers)}
+        arrays.update({f"rng.{i}": v.numpy() for i, v in enumerate(self._extra_state())})
+        np.savez(os.path.join(folder, sname), **arrays)
+        return [wname, sname]
+
+    def load_checkpoint(self, folder, files: list[str]) -> None:
+        from bench.checkpoint import CheckpointError
+
+        try:
+            wname = next(f for f in files if f.endswith(".weights.h5"))
+            sname = next(f for f in files if f.endswith(".npz"))
+        except StopIteration:
+            raise CheckpointError(f"checkpoint in {folder} lists {files}: expected a .weights.h5 and a .npz") from None
+        try:
+            with np.load(os.path.join(folder, sname), allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            extra = self._extra_state()
+            if sum(k.startswith("momentum.") for k in arrays) != len(self.buffers):
+                raise ValueError(f"{sum(k.startswith('momentum.') for k in arrays)} momentum buffers for "
+                                 f"{len(self.buffers)} parameters")
+            for i, b in enumerate(self.buffers):
+                if tuple(arrays[f"momentum.{i}"].shape) != tuple(b.shape):
+                    raise ValueError(f"momentum buffer {i} has shape {arrays[f'momentum.{i}'].shape}, "
+                                     f"the parameter {tuple(b.shape)}")
+            self.model.load_weights(os.path.join(folder, wname))
+        except Exception as e:  # noqa: BLE001 - whatever is wrong with the files, the user gets one message
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(f"corrupt or foreign checkpoint in {folder} ({wname}, {sname}): {msg}") from None
+        for i, b in enumerate(self.buffers):
+            b.assign(arrays[f"momentum.{i}"])
+        for i, v in enumerate(extra):
+            if f"rng.{i}" in arrays:
+                v.assign(arrays[f"rng.{i}"])
+
     def logits(self, images_u8: np.ndarray) -> np.ndarray:
         return tf.cast(self.model(self._prepare(tf.constant(images_u8)), training=False), tf.float64).numpy()
 

@@ -234,6 +234,46 @@ class TorchTrainer:
         self.model.load_state_dict(state["model"])
         self.opt.buffers = None if state["buffers"] is None else [b.clone() for b in state["buffers"]]
 
+    # -- checkpoints (bench/checkpoint.py) -----------------------------------------------
+    def save_checkpoint(self, folder, tag: str) -> list[str]:
+        """Weights, batch-norm statistics, momentum buffers and the RNG state as one
+        ``torch.save`` dict of tensors (loads with ``weights_only=True``)."""
+        state = {f"model.{k}": v.detach().cpu() for k, v in self.model.state_dict().items()}
+        for i, b in enumerate(self.opt.buffers or []):
+            state[f"momentum.{i}"] = b.detach().cpu()
+        state["rng.cpu"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            state["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        name = f"{tag}.pt"
+        torch.save(state, os.path.join(folder, name))
+        return [name]
+
+    def load_checkpoint(self, folder, files: list[str]) -> None:
+        from bench.checkpoint import CheckpointError
+
+        path = os.path.join(folder, files[0])
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+                raise ValueError("not a dict of tensors")
+            model = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+            n_mom = sum(k.startswith("momentum.") for k in state)
+            params = self.opt.params
+            if n_mom not in (0, len(params)):
+                raise ValueError(f"{n_mom} momentum buffers for {len(params)} parameters")
+            buffers = [state[f"momentum.{i}"] for i in range(n_mom)]
+            for b, p in zip(buffers, params, strict=False):
+                if b.shape != p.shape:
+                    raise ValueError(f"a momentum buffer of shape {tuple(b.shape)} for a parameter of {tuple(p.shape)}")
+            self.model.load_state_dict(model, strict=True)
+        except Exception as e:  # noqa: BLE001 - whatever is wrong with the file, the user gets one message
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(f"corrupt or foreign checkpoint {path}: {msg}") from None
+        self.opt.buffers = [b.to(self.device, p.dtype).clone() for b, p in zip(buffers, params, strict=True)] or None
+        torch.set_rng_state(state["rng.cpu"])
+        if "rng.cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng.cuda"], self.device)
+
     @torch.no_grad()
     def logits(self, images_u8: np.ndarray) -> np.ndarray:
         self.model.eval()
