@@ -70,8 +70,9 @@ def load(name: str) -> ModuleType:
     missing = [m for m in e.requires if not _present(m)]
     if missing:
         raise BenchError(
-            f"backend {name!r} needs {', '.join(missing)}, which is not installed; "
-            f"install the extra: pip install -e '.[{e.extra}]'"
+            f"backend {name!r} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+            f"not installed; install the extra: pip install -e '.[{e.extra}]' (or pip install "
+            f"'lr-policy-bench[{e.extra}]'); installed backends: {', '.join(available()) or 'none'}"
         )
     clash = [m for m in e.conflicts if m in sys.modules]
     if clash:

@@ -43,6 +43,10 @@ import yaml
 from bench.errors import BenchError
 from bench.rundir import find_runs, read_summary
 
+# what a damaged run directory raises when read (a summary.json or spec.yaml edited or
+# truncated by hand or by another tool): readers skip such a directory with a warning
+UNREADABLE = (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError)
+
 CLAIMS_FILE = Path(__file__).parent / "claims" / "claims.yaml"
 ALPHA = 0.05
 
@@ -77,14 +81,21 @@ def load_runs(paths, stream=None) -> list[Run]:
             print(f"warning: {d} repeats a run id already loaded; counted once", file=stream)
             continue
         seen.add(d.name)
-        summary = read_summary(d)
-        spec = yaml.safe_load((d / "spec.yaml").read_text()) or {}
-        evals = []
-        if (d / "evals.csv").is_file():
-            with open(d / "evals.csv") as f:
-                for r in csv.DictReader(f):
-                    ts = r.get("train_wall_s")
-                    evals.append((int(float(r["step"])), float(r["test_acc"]), float(ts) if ts not in (None, "") else None))
+        try:
+            summary = read_summary(d)
+            spec = yaml.safe_load((d / "spec.yaml").read_text()) or {}
+            if not isinstance(summary, dict) or not isinstance(spec, dict):
+                raise ValueError("summary.json and spec.yaml must each hold a mapping")
+            evals = []
+            if (d / "evals.csv").is_file():
+                with open(d / "evals.csv") as f:
+                    for r in csv.DictReader(f):
+                        ts = r.get("train_wall_s")
+                        evals.append((int(float(r["step"])), float(r["test_acc"]),
+                                      float(ts) if ts not in (None, "") else None))
+        except UNREADABLE as e:
+            print(f"warning: skipping unreadable run directory {d} ({type(e).__name__}: {e})", file=stream)
+            continue
         runs.append(Run(d, spec, summary, evals))
     return runs
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -21,6 +22,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from bench.claims import UNREADABLE
+from bench.errors import BenchError
 from bench.rundir import atomic_write, find_runs, read_summary
 
 
@@ -60,21 +63,15 @@ def load_runs(paths, stream=None) -> pd.DataFrame:
     for w in caught:
         print(f"warning: {w.message}", file=stream)
     for d in dirs:
-        summary = read_summary(d)
-        if summary.get("kind", "train") != "train":
+        try:
+            summary = read_summary(d)
+            if summary.get("kind", "train") != "train":
+                continue
+            spec = yaml.safe_load((d / "spec.yaml").read_text())
+            row = _row(d, spec, summary)
+        except UNREADABLE as e:
+            print(f"warning: skipping unreadable run directory {d} ({type(e).__name__}: {e})", file=stream)
             continue
-        spec = yaml.safe_load((d / "spec.yaml").read_text())
-        row = {
-            "run_dir": str(d), "experiment": experiment_key(spec), "network": spec["network"]["name"],
-            "dataset": dataset_label(spec["dataset"]), "policy": policy_label(spec["policy"]),
-            "batch_size": spec["batch_size"], "budget": summary.get("total_steps"),
-            "backend": summary["backend"], "seed": spec["seed"], "status": summary["status"],
-            "final_acc": summary["final_test_acc"], "best_acc": summary["best_test_acc"],
-            "images_per_s": summary["images_per_s"], "train_s": summary["train_s"],
-        }
-        for t, hit in (summary.get("targets") or {}).items():
-            row[f"steps@{t}"] = math.inf if hit is None else hit["step"]
-            row[f"s@{t}"] = math.inf if hit is None else hit["train_s"]
         rows.append(row)
     df = pd.DataFrame(rows)
     if not df.empty:
@@ -84,6 +81,35 @@ def load_runs(paths, stream=None) -> pd.DataFrame:
             print(f"warning: {p} repeats a run id already loaded (same spec and seed); counted once", file=stream)
         df = df.drop_duplicates("run_id").reset_index(drop=True)
     return df
+
+
+def _row(d: Path, spec: dict, summary: dict) -> dict:
+    row = {
+        "run_dir": str(d), "experiment": experiment_key(spec), "network": spec["network"]["name"],
+        "dataset": dataset_label(spec["dataset"]), "policy": policy_label(spec["policy"]),
+        "batch_size": spec["batch_size"], "budget": summary.get("total_steps"),
+        "backend": summary["backend"], "seed": spec["seed"], "status": summary["status"],
+        "final_acc": summary["final_test_acc"], "best_acc": summary["best_test_acc"],
+        "images_per_s": summary["images_per_s"], "train_s": summary["train_s"],
+    }
+    for t, hit in (summary.get("targets") or {}).items():
+        row[f"steps@{t}"] = math.inf if hit is None else hit["step"]
+        row[f"s@{t}"] = math.inf if hit is None else hit["train_s"]
+    return row
+
+
+def make_out_dir(path: str | Path) -> Path:
+    """An output folder for tables and reports, created if missing; a clear error if it cannot be."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise BenchError(f"the output folder {out} exists and is not a folder; give --out a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BenchError(f"cannot create the output folder {out}: {e.strerror or e}") from None
+    if not os.access(out, os.W_OK):
+        raise BenchError(f"the output folder {out} is not writable")
+    return out
 
 
 def _fmt_target(values: pd.Series, digits: int) -> str:
@@ -143,12 +169,11 @@ def render(tab: pd.DataFrame) -> str:
 
 
 def compare(paths, out_dir: str | Path | None, tolerance: float = 0.01, stream=None) -> tuple[pd.DataFrame, str]:
+    out = make_out_dir(out_dir) if out_dir is not None else None  # before any work: a bad --out fails first
     runs = load_runs(paths, stream)
     tab = table(runs, tolerance)
     md = render(tab)
-    if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:
         atomic_write(out / "compare.md", md)
         atomic_write(out / "compare.csv", tab.to_csv(index=False))
         atomic_write(out / "runs.csv", runs.to_csv(index=False))

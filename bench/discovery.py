@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import math
 from pathlib import Path
@@ -65,11 +66,12 @@ def write_lr_find(root: Path, spec: Spec, result: lrfind.RangeTestResult, meta: 
     d.mkdir(parents=True, exist_ok=True)
     atomic_write(d / "spec.yaml", dump_yaml(spec.resolved()))
     write_json(d / "meta.json", {**meta, "run_id": spec.run_id()})
-    with open(d / "lr_find.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(LR_FIND_COLUMNS)
-        for r in result.rows:
-            w.writerow([r.get(c) if r.get(c) is not None else "" for c in LR_FIND_COLUMNS])
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(LR_FIND_COLUMNS)
+    for r in result.rows:
+        w.writerow([r.get(c) if r.get(c) is not None else "" for c in LR_FIND_COLUMNS])
+    atomic_write(d / "lr_find.csv", buf.getvalue())
     plot_range_test(result, d / "lr_find.png",
                     title=f"{spec.name} ({spec.backend}): {result.mode} ramp {result.start_lr:g} -> {result.end_lr:g}, "
                           f"momentum {result.momentum:g}, weight decay {spec.optimizer.decay:g}; "

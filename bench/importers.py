@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import math
 import re
@@ -149,6 +150,24 @@ def _policy(s: dict) -> dict:
     raise BenchError(f"Caffe lr_policy {kind!r} has no equivalent here; allowed: triangular, multistep, fixed")
 
 
+def _csv(header, rows) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _run_dir(out: str | Path, run_id: str) -> Path:
+    """The reference run's directory inside ``out`` (created); a clear error when it cannot be."""
+    d = Path(out) / run_id
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BenchError(f"cannot create {d} in the results folder {out}: {e.strerror or e}") from None
+    return d
+
+
 def _first_reach(evals, targets):
     out = {}
     for t in targets:
@@ -183,8 +202,7 @@ def import_caffe_log(path: str | Path, out: str | Path, sets=(), batch_size: int
     spec = apply_sets(spec, list(sets))
     # the id depends on the log's content and the spec, not on the path it was read from
     run_id = f"{spec['name']}-caffe-s{spec['seed']}-{hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]}"
-    d = Path(out) / run_id
-    d.mkdir(parents=True, exist_ok=True)
+    d = _run_dir(out, run_id)
     t0 = log["t_first"]
     # training seconds at time ts = wall seconds since start less the testing seconds so far
     tests = sorted((e["at"], e.get("eval_wall_s", 0.0)) for e in log["evals"])
@@ -199,21 +217,15 @@ def import_caffe_log(path: str | Path, out: str | Path, sets=(), batch_size: int
         lr, ts = log["lrs"][it]
         rows.append((it, "" if spe is None else it / spe, lr, spec["policy"].get("momentum", ""),
                      log["losses"].get(it, ""), "", train_s(ts)))
-    with open(d / "steps.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(STEP_COLUMNS)
-        w.writerows(rows)
+    atomic_write(d / "steps.csv", _csv(STEP_COLUMNS, rows))
     evals = []
     for e in log["evals"]:
         if "accuracy" not in e:
             continue
         evals.append({"step": e["step"], "acc": e["accuracy"], "loss": e.get("loss", math.nan),
                       "train_s": train_s(e["at"]), "eval_s": e.get("eval_wall_s", 0.0)})
-    with open(d / "evals.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(EVAL_COLUMNS)
-        for e in evals:
-            w.writerow((e["step"], "", "test", e["loss"], e["acc"], e["train_s"], e["eval_s"]))
+    atomic_write(d / "evals.csv", _csv(EVAL_COLUMNS, [(e["step"], "", "test", e["loss"], e["acc"], e["train_s"],
+                                                       e["eval_s"]) for e in evals]))
     atomic_write(d / "spec.yaml", dump_yaml(spec))
     write_json(d / "meta.json", {"harness_version": None, "imported_from": str(path), "command": "bench import caffe-log",
                                  "device": {"type": "cuda", "name": "from the log"}, "seed": spec["seed"],
@@ -240,8 +252,10 @@ def import_keras_csv(path: str | Path, out: str | Path, sets=()) -> Path:
             rows = list(csv.DictReader(f))
     except OSError as e:
         raise BenchError(f"cannot read {path}: {e.strerror or e}") from None
-    if not rows or "epoch" not in rows[0]:
-        raise BenchError(f"{path}: not a Keras CSVLogger file (no 'epoch' column)")
+    if not rows:
+        raise BenchError(f"{path}: no rows (a Keras CSVLogger file has a header and one row per epoch)")
+    if "epoch" not in rows[0]:
+        raise BenchError(f"{path}: not a Keras CSVLogger file (no 'epoch' column; columns are {list(rows[0])})")
     acc_key = next((k for k in ("val_accuracy", "val_acc") if k in rows[0]), None)
     if acc_key is None:
         raise BenchError(f"{path}: no val_accuracy column; columns are {list(rows[0])}")
@@ -250,17 +264,18 @@ def import_keras_csv(path: str | Path, out: str | Path, sets=()) -> Path:
                        "batch_size": 128, "budget": {"epochs": len(rows)}, "targets": [0.9],
                        "provenance": {"imported_from": str(path)}}, list(sets))
     run_id = f"{spec['name']}-keras-csv-s{spec['seed']}-{hashlib.sha256(str(sorted(spec.items())).encode()).hexdigest()[:8]}"
-    d = Path(out) / run_id
-    d.mkdir(parents=True, exist_ok=True)
-    evals = [{"step": int(r["epoch"]) + 1, "acc": float(r[acc_key]), "loss": float(r.get("val_loss", "nan") or "nan"),
-              "train_s": None} for r in rows]
-    with open(d / "evals.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(EVAL_COLUMNS)
-        for e in evals:
-            w.writerow((e["step"], e["step"], "test", e["loss"], e["acc"], "", ""))
-    with open(d / "steps.csv", "w", newline="") as f:
-        csv.writer(f).writerow(STEP_COLUMNS)
+    evals = []
+    for i, r in enumerate(rows, start=2):  # line 1 is the header
+        try:
+            evals.append({"step": int(r["epoch"]) + 1, "acc": float(r[acc_key]),
+                          "loss": float(r.get("val_loss", "nan") or "nan"), "train_s": None})
+        except (TypeError, ValueError) as e:
+            raise BenchError(f"{path}, line {i}: epoch must be an integer and {acc_key}, val_loss numbers; "
+                             f"received epoch={r.get('epoch')!r}, {acc_key}={r.get(acc_key)!r} ({e})") from None
+    d = _run_dir(out, run_id)  # only once the file has been read: a bad file leaves nothing behind
+    atomic_write(d / "evals.csv", _csv(EVAL_COLUMNS, [(e["step"], e["step"], "test", e["loss"], e["acc"], "", "")
+                                                      for e in evals]))
+    atomic_write(d / "steps.csv", _csv(STEP_COLUMNS, []))
     atomic_write(d / "spec.yaml", dump_yaml(spec))
     write_json(d / "meta.json", {"imported_from": str(path), "command": "bench import keras-csv",
                                  "notes": "steps in evals.csv are epochs (a CSVLogger row per epoch)"})

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
+
+from bench.errors import BenchError
+
+_MASK = os.umask(0)
+os.umask(_MASK)
+_FILE_MODE = 0o666 & ~_MASK  # the mode open(..., "w") gives a new file
 
 
 def _plt():
@@ -12,6 +20,28 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_png(fig, out: str | Path, dpi: int = 120) -> Path:
+    """Save ``fig`` as PNG via a temporary file in the same folder and a rename: a reader
+    (or a second writer) never sees a half-written image."""
+    out = Path(out)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as e:
+        why = "does not exist" if not out.parent.is_dir() else f"is not writable ({e.strerror or e})"
+        raise BenchError(f"cannot write {out}: the folder {out.parent} {why}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, dpi=dpi, format="png")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes it private (0600); open() would honour the umask
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
 
 
 def plot_schedule(rows, policy, out: str | Path) -> Path:
@@ -27,10 +57,10 @@ def plot_schedule(rows, policy, out: str | Path) -> Path:
     params = ", ".join(f"{k}={v}" for k, v in policy.model_dump().items() if k != "name")
     a.set_title(f"{policy.name}: {params}", fontsize=9)
     fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    try:
+        return save_png(fig, out, dpi=120)
+    finally:
+        plt.close(fig)
 
 
 def _finish(plt, fig, ax, title: str, out) -> Path:
@@ -41,10 +71,10 @@ def _finish(plt, fig, ax, title: str, out) -> Path:
     ax.set_title("\n".join(textwrap.wrap(title, 90)), fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    try:
+        return save_png(fig, out, dpi=120)
+    finally:
+        plt.close(fig)
 
 
 SUGGESTION_STYLE = {"report": "tab:red", "steepest": "tab:green", "valley": "tab:purple", "minimum": "tab:brown",

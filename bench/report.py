@@ -18,7 +18,7 @@ import yaml
 
 from bench import claims as claims_mod
 from bench import compare as compare_mod
-from bench.plots import _plt
+from bench.plots import _plt, save_png
 from bench.rundir import atomic_write
 
 
@@ -87,14 +87,14 @@ def plot_group(key, series, out: Path) -> Path:
     fig.suptitle(f"{key[0]} on {key[1]}: mean over seeds, band = min-max", fontsize=10)
     fig.tight_layout()
     path = out / f"accuracy-{key[0]}-{key[1].replace(' ', '_').replace('=', '')}.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    try:
+        return save_png(fig, path, dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def make_report(paths, out_dir, claims_file=None, log: dict | None = None, tolerance: float = 0.01) -> Path:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = compare_mod.make_out_dir(out_dir)
     tab, md_table = compare_mod.compare(paths, out, tolerance)
     rows = claims_mod.verdicts(paths, claims_file)
     md_claims = claims_mod.render(rows)

@@ -93,6 +93,10 @@ def read_zip_member(z: zipfile.ZipFile, name: str, path: Path) -> bytes:
                         "the archive is truncated or corrupt") from None
 
 
+class _Refused(pickle.UnpicklingError):
+    """A global the restricted unpickler does not admit (as opposed to a damaged pickle)."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """Admits only what CIFAR's python batches contain: dicts, lists, bytes and numpy arrays."""
 
@@ -111,16 +115,16 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refused global {module}.{name}")
+        raise _Refused(f"refused global {module}.{name}")
 
 
 def safe_unpickle(data: bytes, source: str):
     try:
         return _RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except pickle.UnpicklingError as e:
+    except _Refused as e:
         raise DataError(f"{source}: refused to unpickle ({e}); a CIFAR batch holds only arrays, "
                         "lists and bytes, so this file is not one (and nothing in it was run)") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
         raise DataError(f"{source}: not a readable pickle ({type(e).__name__}: {e}); truncated or corrupt") from None
 
 
