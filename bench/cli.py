@@ -295,8 +295,12 @@ def cmd_full(args) -> int:
 
     backends = args.backends.split(",") if args.backends else None
     report, log = run_full(args.suite, args.budget, backends, args.seeds, Path(args.out), args.shard,
-                           launcher=args.launcher, partition=args.partition)
+                           launcher=args.launcher, partition=args.partition, retry_diverged=args.retry_diverged)
     print(report)
+    if log.get("interrupted"):
+        from bench.errors import EXIT_INTERRUPTED
+
+        return EXIT_INTERRUPTED
     return 1 if log["failed"] else EXIT_OK
 
 
@@ -447,6 +451,8 @@ def make_parser() -> argparse.ArgumentParser:
     fu.add_argument("--launcher", choices=("slurm", "local"),
                     help="submit the grid as one job array through submitit (slurm), or run it that way here (local)")
     fu.add_argument("--partition", help="SLURM partition (with --launcher slurm)")
+    fu.add_argument("--retry-diverged", action="store_true",
+                    help="run diverged cells again (by default a divergence is a result, kept)")
     fu.set_defaults(func=cmd_full)
 
     rp = sub.add_parser("report", help="tables + verdicts + plots into report.md")

@@ -1,9 +1,12 @@
 """``bench full``: a suite's grid, each run in its own process, then the report.
 
-Runs already completed (a run directory with its summary) are skipped, so an
-interrupted ``bench full`` picks up where it stopped; a directory without a summary is
-rerun from the start. Cells whose dataset is missing are skipped and the report says
-so; the suite goes on.
+Restartable: a completed run is skipped; an interrupted one, or one killed (a
+directory without a summary), is resumed from its checkpoint (``bench run --resume``),
+or rerun from the start when it has none; a diverged run is a result, kept, and run
+again only with ``--retry-diverged``. Cells whose dataset is missing are skipped and the
+report says so; the suite goes on. Interrupting ``bench full`` (Ctrl-C, SIGTERM) lets
+the cell in progress write its checkpoint, stops the suite, and exits 4; running the
+same command again continues.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pathlib import Path
 
 from bench import backends as registry
 from bench import suites
-from bench.errors import BenchError, DataError
+from bench.errors import EXIT_INTERRUPTED, BenchError, DataError
+from bench.rundir import atomic_write as write_text_atomic
 from bench.rundir import is_complete, read_summary, write_json
 from bench.spec import dump_yaml
 
@@ -55,16 +59,68 @@ def default_suite() -> tuple[str, str, str]:
     return "fashion-mnist", budget, f"CIFAR-10 is not present, Fashion-MNIST is; {'a GPU' if gpu else 'no GPU'}: budget {budget}"
 
 
+_CHILD: list[subprocess.Popen] = []  # the cell running now (signals are forwarded to it)
+
+
+def _run_cell(cmd: list[str]) -> tuple[int, str]:
+    """Run one ``bench run`` in its own session (so a terminal's Ctrl-C reaches it only
+    through :func:`_forward`, once per press) and return its exit code and stderr."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    _CHILD.append(proc)
+    try:
+        _, err = proc.communicate()
+    finally:
+        _CHILD.remove(proc)
+    return proc.returncode, err
+
+
+def _forward(signum, frame) -> None:
+    """SIGINT/SIGTERM to ``bench full``: passed to the running cell, which finishes its
+    update, writes a checkpoint and exits 4; the suite then stops."""
+    for proc in _CHILD:
+        proc.send_signal(signum)
+
+
 def run_job(spec_text: str, run_id: str, out: str) -> int:
-    """One grid cell, in its own process: what a submitit job (local or SLURM) executes."""
+    """One grid cell, in its own process: what a submitit job (local or SLURM) executes.
+
+    Resumes the cell from its checkpoint when it has one, else runs it from the start."""
+    run_dir = Path(out) / run_id
     with tempfile.TemporaryDirectory() as tmp:
         spec_file = Path(tmp) / f"{run_id}.yaml"
         spec_file.write_text(spec_text)
-        cmd = [sys.executable, "-m", "bench", "run", str(spec_file), "--out", str(out), "--quiet", "--overwrite"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode not in (0, 3):  # keep why a cell failed or stopped
-            (Path(out) / f"{run_id}.log").write_text(proc.stderr)
-        return proc.returncode
+        fresh = [sys.executable, "-m", "bench", "run", str(spec_file), "--out", str(out), "--quiet", "--overwrite"]
+        if (run_dir / "checkpoint.json").is_file() and (run_dir / "spec.yaml").is_file():
+            code, err = _run_cell([sys.executable, "-m", "bench", "run", "--resume", str(run_dir), "--quiet"])
+            if code == 2 and "checkpoint" in err:  # unusable (corrupt, other data): start over
+                first = f"checkpoint unusable, rerun from the start: {err.strip()}\n"
+                code, err = _run_cell(fresh)
+                err = first + err
+        else:
+            code, err = _run_cell(fresh)
+        if code not in (0, 3):  # keep why a cell failed or stopped
+            write_text_atomic(Path(out) / f"{run_id}.log", err)
+        return code
+
+
+def _run_sequential(todo, out: Path, stream, log: dict) -> None:
+    for spec_text, run_id, label in todo:
+        t0 = time.perf_counter()
+        if (out / run_id / "checkpoint.json").is_file():
+            print(f"{label}: resuming from its checkpoint", file=stream, flush=True)
+        code = run_job(spec_text, run_id, str(out))
+        d = out / run_id
+        if code == EXIT_INTERRUPTED:  # the signal reached the cell: stop the suite here
+            print(f"{label}: interrupted (checkpoint written); run the same command again to continue",
+                  file=stream, flush=True)
+            log["interrupted"] = run_id
+            return
+        if is_complete(d):
+            s = read_summary(d)
+            acc = s.get("final_test_acc")
+            print(f"{label}: {s['status']}, final acc {'n/a' if acc is None else f'{acc:.4f}'} "
+                  f"({time.perf_counter() - t0:.0f}s)", file=stream, flush=True)
 
 
 def _submit(todo, out: Path, launcher: str, partition: str | None, stream) -> None:
@@ -89,7 +145,7 @@ def _submit(todo, out: Path, launcher: str, partition: str | None, stream) -> No
 
 def run_full(suite_name: str | None, budget: str | None, backends: list[str] | None, seeds: int | None,
              out: Path, shard: str | None = None, stream=None, launcher: str | None = None,
-             partition: str | None = None) -> tuple[Path, dict]:
+             partition: str | None = None, retry_diverged: bool = False) -> tuple[Path, dict]:
     stream = stream or sys.stderr
     why = "asked for"
     if suite_name is None:
@@ -117,11 +173,15 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
     for k, job in enumerate(jobs, 1):
         d = out / job.spec.run_id()
         label = f"[{k}/{len(jobs)}] {job.cell} {job.backend} s{job.seed}"
-        if is_complete(d) and read_summary(d)["status"] in ("completed", "diverged"):
-            s = read_summary(d)
-            print(f"{label}: already {s['status']} ({d.name})", file=stream)
-            log["skipped"].append({"run": d.name, "why": f"already {s['status']}"})
-            continue  # an interrupted (or half-written) run is run again
+        status = read_summary(d).get("status") if is_complete(d) else None
+        if status == "completed" or (status == "diverged" and not retry_diverged):
+            hint = " (--retry-diverged runs it again)" if status == "diverged" else ""
+            print(f"{label}: already {status} ({d.name}){hint}", file=stream)
+            log["skipped"].append({"run": d.name, "why": f"already {status}"})
+            continue
+        if status == "diverged":  # asked to retry: start over, the old record is replaced
+            (d / "checkpoint.json").unlink(missing_ok=True)
+        # interrupted, or killed (no summary): resumed from its checkpoint, else from the start
         key = f"{job.spec.dataset.name}|{job.spec.dataset.data_dir}"
         if key not in missing_cache:
             missing_cache[key] = dataset_available(job.spec.dataset)
@@ -133,22 +193,26 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
     if launcher:
         _submit(todo, out, launcher, partition, stream)
     else:
-        for spec_text, run_id, label in todo:
-            t0 = time.perf_counter()
-            run_job(spec_text, run_id, str(out))
-            d = out / run_id
-            if is_complete(d):
-                s = read_summary(d)
-                acc = s.get("final_test_acc")
-                print(f"{label}: {s['status']}, final acc {'n/a' if acc is None else f'{acc:.4f}'} "
-                      f"({time.perf_counter() - t0:.0f}s)", file=stream, flush=True)
+        import signal
+        import threading
+
+        main = threading.current_thread() is threading.main_thread()
+        old = {sig: signal.signal(sig, _forward) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
+        try:
+            _run_sequential(todo, out, stream, log)
+        finally:
+            for sig, h in old.items():
+                signal.signal(sig, h)
     for _, run_id, label in todo:
         d = out / run_id
-        if is_complete(d):
-            log["ran"].append({"run": run_id, "status": read_summary(d)["status"]})
+        status = read_summary(d)["status"] if is_complete(d) else None
+        if status in ("completed", "diverged"):
+            log["ran"].append({"run": run_id, "status": status})
+        elif log.get("interrupted"):
+            continue  # stopped before it ended or was reached: the next `bench full` continues it
         else:
-            print(f"{label}: FAILED (no summary written)", file=stream, flush=True)
-            log["failed"].append({"run": run_id, "exit": "no summary", "log": f"{run_id}.log"})
+            print(f"{label}: FAILED ({status or 'no summary written'})", file=stream, flush=True)
+            log["failed"].append({"run": run_id, "exit": status or "no summary", "log": f"{run_id}.log"})
     log["wall_s"] = time.perf_counter() - t_start
     part = f"-shard{shard.replace('/', 'of')}" if shard else ""
     write_json(out / f"full-{suite['name']}-{budget}{part}.json", log)

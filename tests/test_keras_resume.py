@@ -10,10 +10,17 @@ import pytest
 os.environ["KERAS_BACKEND"] = "tensorflow"
 pytest.importorskip("keras")
 
+from resume_checks import (  # noqa: E402
+    check_schedule_continued,
+    max_rel_diff,
+    resume_spec,
+    rows,
+    stopped_and_resumed,
+)
+
 from bench import runner  # noqa: E402
 
 from conftest import REPO, needs_fmnist  # noqa: E402
-from resume_checks import check_schedule_continued, max_rel_diff, resume_spec, rows, stopped_and_resumed  # noqa: E402
 
 pytestmark = [pytest.mark.keras, needs_fmnist]
 

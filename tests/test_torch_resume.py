@@ -12,11 +12,6 @@ import pytest
 
 pytest.importorskip("torch")
 
-from bench import runner  # noqa: E402
-from bench.errors import BenchError  # noqa: E402
-from bench.rundir import find_runs  # noqa: E402
-
-from conftest import REPO, needs_fmnist  # noqa: E402
 from resume_checks import (  # noqa: E402
     check_schedule_continued,
     max_rel_diff,
@@ -25,6 +20,12 @@ from resume_checks import (  # noqa: E402
     stopped_and_resumed,
     without_wall,
 )
+
+from bench import runner  # noqa: E402
+from bench.errors import BenchError  # noqa: E402
+from bench.rundir import find_runs  # noqa: E402
+
+from conftest import REPO, needs_fmnist  # noqa: E402
 
 pytestmark = [pytest.mark.torch, needs_fmnist]
 

@@ -36,6 +36,7 @@ from bench.architectures import (
     resnet_blocks,
 )
 
+
 # A fresh initializer per layer, made when the layer is built: a Keras 3 initializer draws
 # its seed once, when constructed (from Python's `random`, which keras.utils.set_random_seed
 # seeds), and then gives the same values at every call. One instance shared by all layers
