@@ -157,7 +157,11 @@ def cmd_schedule(args) -> int:
 
         text = tabulate(rows, headers=("step", "lr", "momentum"), floatfmt=".6g") + "\n"
     if args.out:
-        Path(args.out).write_text(text)
+        from bench.rundir import atomic_write
+
+        if not Path(args.out).parent.is_dir():
+            raise BenchError(f"cannot write {args.out}: the folder {Path(args.out).parent} does not exist")
+        atomic_write(Path(args.out), text)
         print(args.out)
     else:
         sys.stdout.write(text)

@@ -43,6 +43,8 @@ def git_commit() -> str | None:
 
 
 def _check_out_dir(out_root: Path) -> None:
+    if out_root.exists() and not out_root.is_dir():
+        raise BenchError(f"the results folder {out_root} exists and is not a folder; give --out a folder")
     try:
         out_root.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -283,6 +283,14 @@ def test_png_into_a_missing_folder(capsys, tmp_path):
     assert code == 2 and f"cannot write {out}: the folder {out.parent} does not exist" in err, err
 
 
+def test_schedule_csv_into_a_missing_folder(capsys, tmp_path):
+    out = tmp_path / "no" / "such" / "lr.csv"
+    code, err = _bench(capsys, "schedule", "one-cycle", "--steps", "20", "--set", "min_lr=0.1", "--set", "max_lr=1",
+                       "--out", out)
+    assert code == 2 and f"cannot write {out}: the folder {out.parent} does not exist" in err, err
+    assert "Traceback" not in err
+
+
 def test_claims_file_missing_or_malformed(capsys, tmp_path):
     code, err = _bench(capsys, "claims", tmp_path, "--claims", tmp_path / "none.yaml")
     assert code == 2 and f"cannot read claims file {tmp_path / 'none.yaml'}" in err, err

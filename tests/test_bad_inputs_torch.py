@@ -63,7 +63,7 @@ def test_batch_larger_than_the_loaded_data(capsys, tiny):
 def test_results_folder_is_a_file(capsys, tiny):
     (tiny["dir"] / "taken").write_text("x")
     code, err = _bench(capsys, "run", tiny["spec"], "--out", tiny["dir"] / "taken")
-    assert code == 2 and f"cannot create the results folder {tiny['dir'] / 'taken'}" in err, err
+    assert code == 2 and f"the results folder {tiny['dir'] / 'taken'} exists and is not a folder" in err, err
 
 
 def test_results_folder_not_writable(capsys, tiny, monkeypatch):
