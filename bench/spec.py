@@ -212,6 +212,16 @@ def _problems(err: ValidationError, prefix: str, model: type[BaseModel]) -> list
         elif e["type"] == "missing":
             out.append(f"{path}: required but missing")
             continue
+        elif e["type"] == "model_type":  # a scalar or list where a section belongs
+            allowed = _allowed_keys(model, e["loc"])
+            msg = f"allowed: a mapping with keys {' | '.join(allowed)}" if allowed else "allowed: a mapping"
+        elif e["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            path = ".".join(([prefix] if prefix else []) + loc + ["name"])
+            if e["type"] == "union_tag_not_found":
+                out.append(f"{path}: required but missing; allowed: {' | '.join(POLICIES)}")
+                continue
+            received = e.get("ctx", {}).get("tag", received)
+            msg = f"allowed: {' | '.join(POLICIES)}"
         msg = msg.replace("Value error, ", "")
         out.append(f"{path}: received {received!r}; {msg}")
     return out

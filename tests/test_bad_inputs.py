@@ -65,9 +65,10 @@ def _offline(tmp_path, monkeypatch):
 @pytest.mark.parametrize("sets, expected", [
     (["batch_size=abc"], "- batch_size: received 'abc'; Input should be a valid integer"),
     (["seed=1.5"], "- seed: received 1.5; Input should be a valid integer"),
-    (["budget=3"], "- budget: received 3; Input should be a valid dictionary"),
+    (["budget=3"], "- budget: received 3; allowed: a mapping with keys epochs | steps"),
     (["targets=0.5"], "- targets: received 0.5; Input should be a valid tuple"),
-    (["dataset=cifar10"], "- dataset: received 'cifar10'; Input should be a valid dictionary"),
+    (["dataset=cifar10"], "- dataset: received 'cifar10'; allowed: a mapping with keys name | data_dir"),
+    (["policy.name=cosine"], "- policy.name: received 'cosine'; allowed: constant | multistep | triangular | one-cycle"),
     (["network.width=wide"], "- network.width: received 'wide'; Input should be a valid number"),
     (["optimizer.nesterov=maybe"], "- optimizer.nesterov: received 'maybe'; Input should be a valid boolean"),
     (["policy.max_lr=fast"], "- policy.max_lr (policy one-cycle): received 'fast'; Input should be a valid number"),

@@ -85,7 +85,7 @@ def test_l2_is_twice_weight_decay(base_spec):
         (["optimizer.momentum_form=keras"], "optimizer.momentum_form", "'caffe' or 'torch'"),
         (["optimizer.l2=1e-4"], "optimizer", "not both"),
         (["optimizer.weight_decay=-0.1"], "optimizer.weight_decay", "greater than or equal to 0"),
-        (["policy.name=cosine"], "policy", "one-cycle"),
+        (["policy.name=cosine"], "policy.name", "allowed: constant | multistep | triangular | one-cycle"),
         (["policy.max_lr=-1"], "policy.max_lr (policy one-cycle)", "greater than or equal to 0"),
         (["policy.min_lr=0.5"], "policy (policy one-cycle)", "must be <= max_lr"),
         (["policy.max_momentum=1.5"], "policy.max_momentum (policy one-cycle)", "less than 1"),
