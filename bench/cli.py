@@ -112,7 +112,8 @@ def cmd_run(args) -> int:
         run_dir, summary, code = runner.resume(args.resume, progress=not args.quiet, stop_at=_stop_at())
     else:
         if not args.spec:
-            raise BenchError("bench run needs a SPEC (a YAML file or a shipped spec's name), or --resume RUN_DIR")
+            raise BenchError("bench run needs a SPEC (a YAML file or a shipped spec's name); "
+                             "usage: bench run SPEC [options] | bench run --resume RUN_DIR")
         s = spec.load(_spec_path(args.spec), args.set, {"backend": args.backend, "seed": args.seed,
                                                        "device": args.device})
         run_dir, summary, code = runner.run(s, args.out, overwrite=args.overwrite, progress=not args.quiet,
