@@ -39,6 +39,9 @@ needs_fmnist = pytest.mark.skipif(not have_fmnist(), reason="Fashion-MNIST not i
 # even collected, so torch and TensorFlow are never imported together.
 KERAS_ONLY = ("test_keras_",)
 TORCH_ONLY = ("test_torch_", "test_run_torch")
+# benchmarks collected under either --backend: framework-free, or one test per backend that
+# skips itself in the other backend's process (they import a framework only inside a test)
+EITHER_BACKEND = ("test_data_costs.py", "test_eval_share.py")
 
 
 def pytest_addoption(parser):
@@ -48,6 +51,8 @@ def pytest_addoption(parser):
 
 def pytest_ignore_collect(collection_path, config):
     name = collection_path.name
+    if name in EITHER_BACKEND:
+        return None
     if config.getoption("--backend") == "keras":
         return name.startswith("test_") and not name.startswith(KERAS_ONLY)
     return name.startswith(KERAS_ONLY) or None

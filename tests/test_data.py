@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +210,7 @@ def isolated(tmp_path, monkeypatch):
     """No real Fashion-MNIST reachable: Debian dir, cache and $BENCH_DATA_DIR point into tmp."""
     monkeypatch.setattr(fm, "DEBIAN_DIR", tmp_path / "debian")
     monkeypatch.setattr(fm, "cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the decoded-array cache
     monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path / "env"))
     monkeypatch.setenv("BENCH_OFFLINE", "1")
 
@@ -407,12 +410,14 @@ def test_download_into_cache_is_found(isolated, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def real():
+def real(tmp_path_factory):
+    """A cold read of the installed files (an empty array cache for this module)."""
     if not all((REAL_DIR / (s + ".gz")).is_file() for s in STEMS):
         pytest.skip(f"Fashion-MNIST not installed at {REAL_DIR} (apt-get install dataset-fashion-mnist)")
     mp = pytest.MonkeyPatch()
     mp.delenv("BENCH_DATA_DIR", raising=False)
     mp.setattr(fm, "cache_dir", lambda: Path("/nonexistent/lr-policy-bench-cache"))
+    mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
     try:
         yield fm.load(allow_download=False)
     finally:
@@ -434,6 +439,196 @@ def test_real_fashion_mnist(real):
         gz_md5, raw_md5, _ = fm.FILES[stem]
         assert source[stem]["path"] == str(REAL_DIR / (stem + ".gz"))
         assert source[stem]["check"] in (f"md5(gz)={gz_md5}", f"md5(idx)={raw_md5}")
+        assert "cache" not in source[stem]  # the fixture's read is cold
+
+
+def test_real_cached_load_identical(real):
+    # the fixture's cold read wrote the entry (its XDG_CACHE_HOME is still set): this is a hit
+    again = fm.load(allow_download=False)
+    for a, b in zip(real[:4], again[:4], strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    cache = fm.array_cache_path(fm.locate(allow_download=False), True, None)
+    assert cache.is_file()
+    for stem in STEMS:
+        assert again[4][stem] == {**real[4][stem], "cache": str(cache)}
+
+
+# -- Fashion-MNIST: the decoded-array cache ----------------------------------------------
+
+
+@pytest.fixture
+def small_verified(isolated, monkeypatch):
+    """The small files in a folder, with a sums table they pass (by archive MD5)."""
+    d = isolated / "data"
+    arrays = _small_arrays()
+    paths = _write_small(d, arrays)
+    table = {s: (hashlib.md5(paths[s].read_bytes()).hexdigest(), "0" * 32, SMALL[s]) for s in STEMS}
+    monkeypatch.setattr(fm, "FILES", table)
+    return d, arrays, paths
+
+
+def _entry(d, **kw):
+    return fm.array_cache_path(fm.locate(d, allow_download=False), kw.get("verify", True), kw.get("image_size"))
+
+
+def _assert_same(a, b):
+    for x, y in zip(a[:4], b[:4], strict=True):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        np.testing.assert_array_equal(x, y)
+
+
+def test_cache_cold_then_hit_identical(small_verified):
+    d, arrays, paths = small_verified
+    cold = fm.load(data_dir=d, allow_download=False)
+    entry = _entry(d)
+    assert entry.is_file() and entry.parent == fm.sources.cache_root() / "arrays"
+    assert str(entry).startswith(str(d.parent / "xdg"))  # $XDG_CACHE_HOME is respected
+    assert all("cache" not in cold[4][s] for s in STEMS)
+    hot = fm.load(data_dir=d, allow_download=False)
+    _assert_same(cold, hot)
+    np.testing.assert_array_equal(hot[0][..., 0], arrays["train-images-idx3-ubyte"])
+    for s in STEMS:
+        assert hot[4][s] == {**cold[4][s], "cache": str(entry)}
+
+
+def test_cache_hit_skips_the_files(small_verified, monkeypatch):
+    d, _, _ = small_verified
+    cold = fm.load(data_dir=d, allow_download=False)
+
+    def no_read(*a, **k):
+        raise AssertionError("a cache hit must not decompress the files")
+
+    monkeypatch.setattr(fm, "read_bytes", no_read)
+    _assert_same(cold, fm.load(data_dir=d, allow_download=False))
+
+
+def _truncate(p):
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+
+
+def _garbage(p):
+    p.write_bytes(b"not an npz at all" * 100)
+
+
+def _zip_garbage(p):
+    p.write_bytes(b"PK\x03\x04" + bytes(200))
+
+
+def _wrong_shapes(p):
+    np.savez(p, train_x=np.zeros((2, 3, 3, 1), np.uint8), train_y=np.zeros(2, np.int64),
+             test_x=np.zeros((4, 3, 3, 1), np.uint8), test_y=np.zeros(4, np.int64), source=np.array("{}"))
+
+
+def _wrong_dtype(p):
+    with np.load(p) as f:
+        parts = dict(f)
+    parts["train_y"] = parts["train_y"].astype(np.int32)
+    np.savez(p, **parts)
+
+
+def _missing_key(p):
+    with np.load(p) as f:
+        parts = dict(f)
+    del parts["test_y"]
+    np.savez(p, **parts)
+
+
+def _bad_source(p):
+    with np.load(p) as f:
+        parts = dict(f)
+    parts["source"] = np.array('{"a": 1}')
+    np.savez(p, **parts)
+
+
+@pytest.mark.parametrize("damage", [_truncate, _garbage, _zip_garbage, _wrong_shapes, _wrong_dtype,
+                                    _missing_key, _bad_source, lambda p: p.write_bytes(b"")])
+def test_corrupt_cache_is_ignored_and_rebuilt(small_verified, monkeypatch, damage):
+    d, _, paths = small_verified
+    cold = fm.load(data_dir=d, allow_download=False)
+    entry = _entry(d)
+    damage(entry)
+    reads = []
+    real_read = fm.read_bytes
+    monkeypatch.setattr(fm, "read_bytes", lambda p: reads.append(p) or real_read(p))
+    again = fm.load(data_dir=d, allow_download=False)
+    assert sorted(reads) == sorted(paths.values())  # read (and verified) from the files again
+    _assert_same(cold, again)
+    assert again[4] == cold[4]
+    reads.clear()
+    third = fm.load(data_dir=d, allow_download=False)  # the entry was rewritten
+    assert reads == [] and all("cache" in third[4][s] for s in STEMS)
+    _assert_same(cold, third)
+
+
+def test_rewritten_source_gets_a_new_entry(small_verified, monkeypatch):
+    # another content at the same path, size and mtime: a different entry (ctime and the
+    # gzip trailer's CRC moved), so the new content is read and verified, never the old arrays
+    d, arrays, paths = small_verified
+    fm.load(data_dir=d, allow_download=False)
+    first = _entry(d)
+    stem = "train-images-idx3-ubyte"
+    st = paths[stem].stat()
+    bad = arrays[stem].copy()
+    bad[0, 0, 0] ^= 1
+    _write_small(d, {stem: bad})
+    os.utime(paths[stem], ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert paths[stem].stat().st_size == st.st_size and paths[stem].stat().st_mtime_ns == st.st_mtime_ns
+    assert _entry(d) != first
+    with pytest.raises(DataError, match="checksum mismatch"):  # the table's sum is the old file's
+        fm.load(data_dir=d, allow_download=False)
+
+
+def test_entry_depends_on_parameters_and_files(small_verified, isolated):
+    d, arrays, _ = small_verified
+    assert _entry(d) == _entry(d)
+    assert len({_entry(d), _entry(d, verify=False), _entry(d, image_size=8)}) == 3
+    other = isolated / "other"
+    _write_small(other, arrays)  # identical bytes, another place
+    assert _entry(other) != _entry(d)
+
+
+def test_unverified_entry_is_not_a_verified_one(isolated, monkeypatch):
+    d = isolated / "data"
+    _write_small(d, _small_arrays())
+    monkeypatch.setattr(fm, "FILES", {s: ("0" * 32, "0" * 32, SMALL[s]) for s in STEMS})
+    loose = fm.load(data_dir=d, allow_download=False, verify=False)
+    assert all(loose[4][s]["check"].startswith("unverified") for s in STEMS)
+    assert fm.load(data_dir=d, allow_download=False, verify=False)[4][STEMS[0]]["cache"]
+    with pytest.raises(DataError, match="checksum mismatch"):
+        fm.load(data_dir=d, allow_download=False, verify=True)
+
+
+def test_unwritable_cache_never_breaks_a_load(small_verified, monkeypatch, isolated):
+    d, _, _ = small_verified
+    blocker = isolated / "xdg-is-a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # mkdir under it fails
+    first = fm.load(data_dir=d, allow_download=False)
+    second = fm.load(data_dir=d, allow_download=False)
+    _assert_same(first, second)
+    assert all("cache" not in second[4][s] for s in STEMS)
+    assert list(isolated.glob("xdg-is-a-file*")) == [blocker]  # no temporary files left
+
+
+def test_data_check_cold_and_cached(tmp_path, monkeypatch, capsys):
+    if not all((REAL_DIR / (s + ".gz")).is_file() for s in STEMS):
+        pytest.skip(f"Fashion-MNIST not installed at {REAL_DIR}")
+    from bench.cli import main
+
+    monkeypatch.delenv("BENCH_DATA_DIR", raising=False)
+    monkeypatch.setenv("BENCH_OFFLINE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    reports = []
+    for _ in range(2):
+        assert main(["data", "check", "fashion_mnist"]) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    cold, hot = reports
+    assert cold["train"]["labels"] == [6000] * 10 and cold["test"]["images"] == [10000, 28, 28, 1]
+    assert all(f["check"].startswith("md5") and "cache" not in f for f in cold["files"].values())
+    assert all(f["check"].startswith("md5") and f["cache"].startswith(str(tmp_path)) for f in hot["files"].values())
+    strip = {k: v for k, v in hot.items() if k != "files"}
+    assert strip == {k: v for k, v in cold.items() if k != "files"}
 
 
 # -- stratified subsets -------------------------------------------------------------------
@@ -530,10 +725,11 @@ def test_prepare_real(real, monkeypatch):
     np.testing.assert_array_equal(p.eval_idx, q.eval_idx)
 
 
-def test_prepare_real_loader(real, monkeypatch):
+def test_prepare_real_loader(real, monkeypatch, tmp_path):
     # through the real registered loader (not the cached arrays); keeps only sizes cheap to check
     monkeypatch.delenv("BENCH_DATA_DIR", raising=False)
     monkeypatch.setattr(fm, "cache_dir", lambda: Path("/nonexistent/lr-policy-bench-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     p = data.prepare(_spec(train_size=1000, val_size=500, test_size=2000, eval_size=300),
                      allow_download=False)
     assert (len(p.train_y), len(p.val_y), len(p.test_y), len(p.eval_idx)) == (1000, 500, 2000, 300)

@@ -11,17 +11,28 @@ Debian package ships the same deflate streams re-wrapped without the gzip header
 name (24 bytes shorter, the same CRC), so its ``.gz`` MD5s differ; a file whose archive
 MD5 is not the published one is accepted only if its *decompressed* content has the
 published content MD5 (the sums torchvision and others list for the raw files).
+
+Cache: the decoded arrays of a verified (or, with ``verify=False``, unverified) read
+are kept as an ``.npz`` in ``$XDG_CACHE_HOME/lr-policy-bench/arrays/`` (default
+``~/.cache``), so a second load is a ``numpy.load`` instead of decompressing and
+checking 30 MB of gzip. The key is each source file's identity (resolved path, size,
+mtime, ctime, inode and, for a ``.gz``, its trailer: the CRC-32 and length of the
+decompressed content), the published sums and the reader's parameters: another file,
+or the same file rewritten (which moves its ctime), gets another entry. A damaged,
+unreadable or unwritable cache is ignored and the files are read (and verified) again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 
+from bench.data import sources
 from bench.data.idx import parse_idx, read_bytes
 from bench.errors import DataError
 
@@ -134,13 +145,82 @@ def locate(data_dir: str | os.PathLike | None = None, allow_download: bool = Tru
     raise DataError(msg)
 
 
+CACHE_FORMAT = 1  # bump when what load() returns changes
+
+
+def _identity(path: Path) -> dict:
+    """What says a source file is unchanged without reading it (the cache key's file part).
+
+    ctime moves on every write and cannot be set back by a user, so a rewritten file never
+    matches; for a ``.gz`` the last 8 bytes (CRC-32 and size of the decompressed content)
+    are part of the key as well."""
+    st = path.stat()
+    ident = {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+             "ctime_ns": st.st_ctime_ns, "inode": st.st_ino, "dev": st.st_dev}
+    if path.suffix == ".gz" and st.st_size >= 8:
+        with open(path, "rb") as f:
+            f.seek(-8, os.SEEK_END)
+            ident["gz_trailer"] = f.read(8).hex()
+    return ident
+
+
+def array_cache_path(paths: dict[str, Path], verify: bool, image_size: int | None) -> Path | None:
+    """The cache entry for these four files and parameters; None if a file cannot be stat'ed."""
+    try:
+        files = {stem: _identity(Path(p)) for stem, p in sorted(paths.items())}
+    except OSError:
+        return None
+    key = {"format": CACHE_FORMAT, "files": files, "sums": {k: [v[0], v[1], list(v[2])] for k, v in FILES.items()},
+           "verify": bool(verify), "image_size": image_size}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return sources.cache_root() / "arrays" / f"{NAME}-{digest}.npz"
+
+
+def _expected_shapes(image_size: int | None) -> tuple[tuple[int, ...], ...]:
+    n_train, *hw = FILES["train-images-idx3-ubyte"][2]
+    n_test = FILES["t10k-images-idx3-ubyte"][2][0]
+    if image_size is not None and image_size != 28:
+        hw = [image_size, image_size]
+    return (n_train, *hw, 1), (n_train,), (n_test, *hw, 1), (n_test,)
+
+
+def _load_cached(p: Path | None, image_size: int | None):
+    """The cached arrays, or None (absent, damaged, or not the shapes and dtypes a read gives)."""
+    if p is None:
+        return None
+    try:
+        got = sources.load_cached(p)
+        if got is None:
+            return None
+        *arrays, source = got
+        dtypes = (np.uint8, np.int64, np.uint8, np.int64)
+        if any(a.shape != s or a.dtype != d for a, s, d in zip(arrays, _expected_shapes(image_size), dtypes, strict=True)):
+            return None
+        # the source stays one record per file (path, how it was verified when the entry was
+        # written), each saying where its decoded array came from
+        hit = source.pop("cache", {})
+        if set(source) != set(FILES):
+            return None
+        for stem in FILES:
+            source[stem]["cache"] = hit.get("path", str(p))
+        return (*arrays, source)
+    except Exception:  # a cache is never a reason for a load to fail: read the files instead
+        return None
+
+
 def load(data_dir: str | os.PathLike | None = None, allow_download: bool = True, verify: bool = True,
          image_size: int | None = None):
     """Read and verify the four files. Returns ``(train_x, train_y, test_x, test_y, source)``.
 
-    Images are uint8 NHWC (N, 28, 28, 1); labels int64.
+    Images are uint8 NHWC (N, 28, 28, 1); labels int64. A second load of the same files
+    with the same parameters comes from the array cache (then each file's record in
+    ``source`` has a ``"cache"`` entry: the ``.npz`` it came from).
     """
     paths = locate(data_dir, allow_download)
+    cache = array_cache_path(paths, verify, image_size)
+    cached = _load_cached(cache, image_size)
+    if cached is not None:
+        return cached
     arrays, source = {}, {}
     for stem, path in paths.items():
         content = read_bytes(path)
@@ -158,4 +238,6 @@ def load(data_dir: str | os.PathLike | None = None, allow_download: bool = True,
         from bench.data.archive import resize_batch
 
         train_x, test_x = resize_batch(train_x, image_size), resize_batch(test_x, image_size)
+    if cache is not None:
+        sources.save_cached(cache, train_x, train_y, test_x, test_y, source)
     return train_x, train_y, test_x, test_y, source

@@ -15,10 +15,13 @@ download cache ``~/.cache/lr-policy-bench/<name>``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import urllib.request
+import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,16 +140,25 @@ def load_cached(p: Path):
             source = json.loads(str(f["source"]))
             source["cache"] = {"path": str(p), "hit": True}
             return f["train_x"], f["train_y"], f["test_x"], f["test_y"], source
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None  # a damaged cache entry is rebuilt
 
 
-def save_cached(p: Path, train_x, train_y, test_x, test_y, source: dict) -> None:
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp.npz")
-    np.savez(tmp, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
-             source=np.array(json.dumps(source)))
-    os.replace(tmp, p)
+def save_cached(p: Path, train_x, train_y, test_x, test_y, source: dict) -> bool:
+    """Write the entry atomically (a per-process temporary file, then a rename, so concurrent
+    loads never see half an entry); best effort: a cache that cannot be written (read-only,
+    full disk) is skipped, never a reason for the load to fail. True if written."""
+    tmp = p.with_name(f"{p.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.npz")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
+                 source=np.array(json.dumps(source)))
+        os.replace(tmp, p)
+        return True
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        return False
 
 
 def verify_archive(name: str, path: Path, verify: bool) -> dict:
