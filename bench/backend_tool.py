@@ -7,6 +7,7 @@ another loads them into the other framework and writes what it computed.
 Commands (all read a spec YAML; arrays go through ``.npz`` files):
 
 - every command prints the trainable parameter count (JSON on stdout); ``params`` only that;
+  ``logits`` also the forward FLOPs per image the backend counts (``bench perf``);
 - ``init --out W.npz``: the freshly initialised weights (seeded by the spec);
 - ``logits --weights W.npz --images X.npz --out L.npz``: eval-mode logits of uint8 NHWC images;
 - ``train --weights W.npz --steps N --out R.npz``: N real training steps (the run's
@@ -92,6 +93,7 @@ def run_one(a) -> dict:
         _save(a.out, trainer.get_weights())
     elif a.command == "logits":
         _save(a.out, {"logits": trainer.logits(_load(a.images)["x"])})
+        info["forward_flops"] = trainer.forward_flops()
     elif a.command == "augment":
         x = _load(a.images)["x"]
         draws = aug.draw(spec.dataset.augment, spec.seed, a.step, len(x))

@@ -309,6 +309,40 @@ def cmd_full(args) -> int:
     return 1 if log["failed"] else EXIT_OK
 
 
+def cmd_perf(args) -> int:
+    from bench import backends
+    from bench.perf import gpu_lines, run_perf, table
+
+    if args.suite == "gpu":
+        if args.backend not in (None, "torch"):
+            raise BenchError(f"--suite gpu is PyTorch only; received --backend {args.backend}")
+        names = ["torch"]
+    else:
+        names = [args.backend] if args.backend else backends.available()
+    if not names:
+        raise BenchError("no backend is installed: pip install -e '.[torch]' (or '.[keras]')")
+    for n in names:
+        if not backends.installed(n):
+            raise BenchError(f"backend {n!r} is not installed: pip install -e '.[{backends.BACKENDS[n].extra}]'")
+    if args.steps < 60 or args.repeats < 1:
+        raise BenchError(f"--steps must be >= 60 and --repeats >= 1; received --steps {args.steps}, "
+                         f"--repeats {args.repeats}")
+    argv = ["--network", args.network, "--steps", str(args.steps), "--repeats", str(args.repeats)]
+    for flag, v in (("--batch-size", args.batch_size), ("--device", args.device), ("--precision", args.precision),
+                    ("--suite", args.suite), ("--slice", args.slice)):
+        if v is not None:
+            argv += [flag, str(v)]
+    argv += ["--synthetic"] * args.synthetic + ["--no-compile"] * args.no_compile
+    out = Path(args.out) if args.out else None
+    results = run_perf(names, argv, out)
+    text = table(results)
+    lines = gpu_lines(results)
+    print("\n".join(([text] if text.count("\n") > 1 else []) + lines))
+    if out:
+        print(out)
+    return EXIT_OK
+
+
 def cmd_report(args) -> int:
     from bench.report import make_report
 
@@ -459,6 +493,14 @@ def make_parser() -> argparse.ArgumentParser:
     fu.add_argument("--retry-diverged", action="store_true",
                     help="run diverged cells again (by default a divergence is a result, kept)")
     fu.set_defaults(func=cmd_full)
+
+    pf = sub.add_parser("perf", help="training throughput of the harness against the raw framework loop")
+    pf.add_argument("--backend", choices=("torch", "keras"), help="default: every installed backend")
+    from bench.perf import add_arguments as perf_arguments
+
+    perf_arguments(pf)
+    pf.add_argument("--out", help="also write the results as JSON to this file")
+    pf.set_defaults(func=cmd_perf)
 
     rp = sub.add_parser("report", help="tables + verdicts + plots into report.md")
     rp.add_argument("paths", nargs="+", metavar="PATH")

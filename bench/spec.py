@@ -130,7 +130,7 @@ class BudgetSpec(_Frozen):
         return self
 
 
-NOT_HASHED = ("checkpoint_every",)
+NOT_HASHED = ("checkpoint_every", "compile")
 
 
 class Spec(_Frozen):
@@ -139,6 +139,10 @@ class Spec(_Frozen):
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 0
     precision: Literal["float32", "float64", "bf16"] = "float32"
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
+    # graph compilation: torch.compile (PyTorch) or XLA jit_compile (Keras). auto: on a GPU
+    # only (on this 2-core CPU both ran slower: README, "Performance"). An execution
+    # choice, not part of the experiment: left out of the run id, recorded in meta.json
+    compile: Literal["auto", True, False] = "auto"
     network: NetworkSpec
     dataset: DatasetSpec
     optimizer: OptimizerSpec = OptimizerSpec()
@@ -165,7 +169,8 @@ class Spec(_Frozen):
 
     def spec_hash(self) -> str:
         """8 hex of the resolved spec's sha256, less the keys that cannot change a result
-        (``checkpoint_every``: a resumed run continues exactly)."""
+        (``checkpoint_every``: a resumed run continues exactly; ``compile``: how the same
+        computation is executed)."""
         blob = json.dumps({k: v for k, v in self.resolved().items() if k not in NOT_HASHED},
                           sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:8]

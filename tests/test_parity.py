@@ -78,7 +78,8 @@ def logits(tmp_path_factory):
                  "weights": str(d / f"w{i}.npz"), "images": str(d / f"x{i}.npz"), "out": str(d / f"l{b}{i}.npz")}
                 for i, (_, s) in enumerate(cases)]
         info = call(b, "batch", jobs=_jobs(d / f"logits-{b}.json", jobs))
-        out[b] = [(info[i]["trainable"], np.load(d / f"l{b}{i}.npz")["logits"]) for i in range(len(cases))]
+        out[b] = [(info[i]["trainable"], np.load(d / f"l{b}{i}.npz")["logits"], info[i]["forward_flops"])
+                  for i in range(len(cases))]
     return cases, out
 
 
@@ -86,6 +87,13 @@ def test_a_trainable_parameter_counts_equal(logits):
     cases, out = logits
     for i, case in enumerate(cases):
         assert out["torch"][i][0] == out["keras"][i][0] > 0, case
+
+
+def test_a_forward_flops_counted_alike(logits):
+    """bench perf's FLOPs per image: torch's flop counter and the Keras layer count agree."""
+    cases, out = logits
+    for i, case in enumerate(cases):
+        assert out["torch"][i][2] == out["keras"][i][2] > 0, (case, out["torch"][i][2], out["keras"][i][2])
 
 
 def test_b_copied_weights_give_the_same_logits(logits):

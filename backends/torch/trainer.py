@@ -21,8 +21,9 @@ from backends.torch.networks import build, count_trainable, export_weights, impo
 from backends.torch.optim import SGD
 
 # Evaluation batch: on the 2-core CPU the simple CNN's forward pass ran 24,000 images/s
-# at 128, 21,800 at 256, 12,100 at 500 and 7,100 at 1000 (larger batches fall out of cache)
-EVAL_BATCH = 256
+# at 128, 21,800 at 256, 12,100 at 500 and 7,100 at 1000 (larger batches fall out of cache);
+# 2,000 images took 89 ms at 128 and 98 ms at 256 in a later measurement
+EVAL_BATCH = 128
 
 
 def pick_device(requested: str) -> torch.device:
@@ -67,6 +68,13 @@ class TorchTrainer:
             # the same initial weights on every rank: DDP broadcasts rank 0's at construction
             self.forward = DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        # torch.compile of the training forward (evaluation runs the eager model). auto: on
+        # CUDA only; on this 2-core CPU it ran slower than eager (README, "Performance")
+        self.compiled = bool(spec.compile if spec.compile != "auto" else self.device.type == "cuda")
+        if self.compiled:
+            self.forward = torch.compile(self.forward)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolution algorithms
         self.opt = SGD.for_model(model, spec.optimizer)
         dev = self.device
         self.train_x = torch.from_numpy(data.train_x).to(dev)
@@ -80,6 +88,7 @@ class TorchTrainer:
         self.mean = torch.tensor(data.mean, dtype=self.dtype, device=dev).view(1, c, 1, 1)
         self.std = torch.tensor(data.std, dtype=self.dtype, device=dev).view(1, c, 1, 1)
         self.pending: list[torch.Tensor] = []
+        self.input_shape = data.input_shape
         self.model.train()
 
     def _init_distributed(self) -> torch.device:
@@ -124,8 +133,11 @@ class TorchTrainer:
             "world_size": self.world,
             "cpu_count": os.cpu_count(),
             "trainable_params": count_trainable(self.model),
-            "fast_paths": {"channels_last": self.channels_last, "data_on_device": True,
-                           "autocast_bf16": self.autocast, "compile": False},
+            "fast_paths": {"channels_last": self.channels_last, "data_on_device": True, "data_dtype": "uint8",
+                           "augment_on_device": True, "lr_momentum_as_arguments": True,
+                           "autocast_bf16": self.autocast, "compile": self.compiled,
+                           "cudnn_benchmark": d.type == "cuda" and torch.backends.cudnn.benchmark,
+                           "cudnn_allow_tf32": d.type == "cuda" and torch.backends.cudnn.allow_tf32},
         }
 
     def _inputs(self, x_u8: torch.Tensor, draws=None) -> torch.Tensor:
@@ -233,6 +245,12 @@ class TorchTrainer:
     def set_state(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.opt.buffers = None if state["buffers"] is None else [b.clone() for b in state["buffers"]]
+
+    def forward_flops(self) -> float:
+        """Forward FLOPs of one image (bench perf): 2 x multiply-adds of convolutions and dense layers."""
+        from backends.torch.perf import flops_per_image
+
+        return flops_per_image(self.model, self.input_shape, self.device, self.dtype)
 
     # -- checkpoints (bench/checkpoint.py) -----------------------------------------------
     def save_checkpoint(self, folder, tag: str) -> list[str]:
