@@ -10,11 +10,12 @@ import pytest
 os.environ["KERAS_BACKEND"] = "tensorflow"
 pytest.importorskip("keras")
 
+from resume_checks import rows  # noqa: E402
+
 from bench import runner  # noqa: E402
 from bench import spec as S  # noqa: E402
 
 from conftest import REPO, needs_fmnist  # noqa: E402
-from resume_checks import rows  # noqa: E402
 
 pytestmark = [pytest.mark.keras, needs_fmnist]
 

@@ -8,11 +8,12 @@ import pytest
 
 pytest.importorskip("torch")
 
+from resume_checks import rows  # noqa: E402
+
 from bench import runner  # noqa: E402
 from bench import spec as S  # noqa: E402
 
 from conftest import REPO, needs_fmnist  # noqa: E402
-from resume_checks import rows  # noqa: E402
 
 
 def _bench(*args):
