@@ -384,3 +384,12 @@ def test_bad_input_table_names_existing_tests():
                 missing.append(f"{path}::{name}")
     assert not missing, f"docs/bad-inputs.md names tests that do not exist: {missing}"
     assert not untested, f"rows without a test: {untested}"
+
+
+def test_compile_value_is_checked(base_spec):
+    from bench.errors import SpecInvalid
+    from bench.spec import build
+
+    with pytest.raises(SpecInvalid, match=r"- compile: received 'maybe'; Input should be 'auto', True or False"):
+        build(base_spec, ["compile=maybe"])
+    assert build(base_spec, ["compile=off"]).compile is False  # YAML's off/on are booleans
