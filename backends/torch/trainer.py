@@ -87,7 +87,7 @@ class TorchTrainer:
         c = data.input_shape[2]
         self.mean = torch.tensor(data.mean, dtype=self.dtype, device=dev).view(1, c, 1, 1)
         self.std = torch.tensor(data.std, dtype=self.dtype, device=dev).view(1, c, 1, 1)
-        self.pending: list[torch.Tensor] = []
+        self.pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (loss, correct) per step
         self.input_shape = data.input_shape
         self.model.train()
 
@@ -180,27 +180,34 @@ class TorchTrainer:
         i = torch.from_numpy(np.ascontiguousarray(idx)).to(self.device, non_blocking=True)
         x = self._inputs(self.train_x[i], draws)
         y = self.train_y[i]
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+        if self.autocast:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                logits = self.forward(x)
+                loss = F.cross_entropy(logits.float(), y)
+        else:  # no autocast context at all: entering a disabled one costs time every step
             logits = self.forward(x)
-            loss = F.cross_entropy(logits.float() if self.autocast else logits, y)
+            loss = F.cross_entropy(logits, y)
         self.opt.zero_grad()
         loss.backward()  # under DDP: gradients averaged over the ranks = the global batch's mean
         self.opt.step(lr, momentum)  # the schedule's values, set before this update
         correct = (logits.detach().argmax(1) == y).sum()
-        rec = torch.stack([loss.detach().to(torch.float64), correct.to(torch.float64)])
         if self.world > 1:  # the global batch's loss (mean of equal shards) and correct count
             import torch.distributed as dist
 
+            rec = torch.stack([loss.detach().to(torch.float64), correct.to(torch.float64)])
             dist.all_reduce(rec)
             rec[0] /= self.world
-        self.pending.append(rec)
+            self.pending.append((rec[0], rec[1]))
+        else:
+            self.pending.append((loss.detach(), correct))  # stacked when collected, not per step
 
     def collect(self) -> np.ndarray:
         if not self.pending:
             return np.zeros((0, 2))
-        out = torch.stack(self.pending).cpu().numpy()
+        losses = torch.stack([p[0] for p in self.pending]).to(torch.float64)
+        correct = torch.stack([p[1] for p in self.pending]).to(torch.float64)
         self.pending.clear()
-        return out
+        return torch.stack([losses, correct], 1).cpu().numpy()
 
     @torch.no_grad()
     def evaluate(self, split: str) -> tuple[float, float]:
