@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -23,8 +22,7 @@ import pandas as pd
 import yaml
 
 from bench.claims import UNREADABLE
-from bench.errors import BenchError
-from bench.rundir import atomic_write, find_runs, read_summary
+from bench.rundir import atomic_write, find_runs, make_out_dir, read_summary
 
 
 def experiment_key(spec: dict) -> str:
@@ -96,20 +94,6 @@ def _row(d: Path, spec: dict, summary: dict) -> dict:
         row[f"steps@{t}"] = math.inf if hit is None else hit["step"]
         row[f"s@{t}"] = math.inf if hit is None else hit["train_s"]
     return row
-
-
-def make_out_dir(path: str | Path) -> Path:
-    """An output folder for tables and reports, created if missing; a clear error if it cannot be."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise BenchError(f"the output folder {out} exists and is not a folder; give --out a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BenchError(f"cannot create the output folder {out}: {e.strerror or e}") from None
-    if not os.access(out, os.W_OK):
-        raise BenchError(f"the output folder {out} is not writable")
-    return out
 
 
 def _fmt_target(values: pd.Series, digits: int) -> str:

@@ -19,7 +19,7 @@ import yaml
 from bench import claims as claims_mod
 from bench import compare as compare_mod
 from bench.plots import _plt, save_png
-from bench.rundir import atomic_write
+from bench.rundir import atomic_write, make_out_dir
 
 
 def _curves(runs):
@@ -94,7 +94,7 @@ def plot_group(key, series, out: Path) -> Path:
 
 
 def make_report(paths, out_dir, claims_file=None, log: dict | None = None, tolerance: float = 0.01) -> Path:
-    out = compare_mod.make_out_dir(out_dir)
+    out = make_out_dir(out_dir)
     tab, md_table = compare_mod.compare(paths, out, tolerance)
     rows = claims_mod.verdicts(paths, claims_file)
     md_claims = claims_mod.render(rows)

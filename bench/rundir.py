@@ -46,6 +46,23 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def make_out_dir(path: str | Path, what: str = "output folder") -> Path:
+    """A folder to write into (results, tables, reports), created if missing; a clear error
+    (``what`` names it) if it is a file, cannot be created or is not writable."""
+    from bench.errors import BenchError
+
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise BenchError(f"the {what} {out} exists and is not a folder; give --out a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BenchError(f"cannot create the {what} {out}: {e.strerror or e}") from None
+    if not os.access(out, os.W_OK):
+        raise BenchError(f"the {what} {out} is not writable")
+    return out
+
+
 def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 

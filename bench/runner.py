@@ -25,7 +25,7 @@ from bench import data as datasets
 from bench.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, BenchError
 from bench.loop import Stop, run_loop, warmup_steps
 from bench.progress import Progress
-from bench.rundir import SUMMARY_SCHEMA, RunWriter, is_complete, read_summary
+from bench.rundir import SUMMARY_SCHEMA, RunWriter, is_complete, make_out_dir, read_summary
 from bench.spec import Spec, dump_yaml
 
 
@@ -43,14 +43,7 @@ def git_commit() -> str | None:
 
 
 def _check_out_dir(out_root: Path) -> None:
-    if out_root.exists() and not out_root.is_dir():
-        raise BenchError(f"the results folder {out_root} exists and is not a folder; give --out a folder")
-    try:
-        out_root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BenchError(f"cannot create the results folder {out_root}: {e.strerror or e}") from None
-    if not os.access(out_root, os.W_OK):
-        raise BenchError(f"the results folder {out_root} is not writable")
+    make_out_dir(out_root, "results folder")
 
 
 def targets_reached(spec: Spec, evals) -> dict[str, dict | None]:

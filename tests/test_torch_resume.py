@@ -154,18 +154,23 @@ def test_malicious_pickle_checkpoint_is_refused(stopped, tmp_path):
     assert not (REPO / "PWNED").exists()
 
 
-def test_sigint_checkpoints_and_the_checkpoint_resumes(tmp_path, base_spec_module):
-    """A real SIGINT to a running `bench run`: status interrupted, exit 4, a checkpoint at
-    the step it stopped; `--resume` continues from exactly there."""
+def _start(spec, tmp_path):
+    """`bench run` of ``spec`` as a subprocess writing to tmp_path/r; (process, run dir)."""
     import yaml
 
-    spec = resume_spec(base_spec_module, tmp_path, "torch", budget={"steps": 100000}, eval_every=100000,
-                       checkpoint_every=0)
     p = tmp_path / "spec.yaml"
     p.write_text(yaml.safe_dump(spec.resolved()))
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", str(p), "--out", str(tmp_path / "r"), "--quiet"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    d = tmp_path / "r" / spec.run_id()
+    return proc, tmp_path / "r" / spec.run_id()
+
+
+def test_sigint_checkpoints_and_the_checkpoint_resumes(tmp_path, base_spec_module):
+    """A real SIGINT to a running `bench run`: status interrupted, exit 4, a checkpoint at
+    the step it stopped; `--resume` continues from exactly there."""
+    spec = resume_spec(base_spec_module, tmp_path, "torch", budget={"steps": 100000}, eval_every=100000,
+                       checkpoint_every=0)
+    proc, d = _start(spec, tmp_path)
     deadline = time.time() + 120
     while time.time() < deadline and not ((d / "steps.csv").is_file() and len(rows(d / "steps.csv")) > 50):
         time.sleep(0.2)
@@ -189,15 +194,9 @@ def test_sigkill_leaves_an_incomplete_run_that_resumes_exactly(tmp_path, base_sp
     """SIGKILL after a periodic checkpoint: readers skip the directory with a warning; the
     rows written after the checkpoint are cut back and the resumed run equals an
     uninterrupted one."""
-    import yaml
-
     spec = resume_spec(base_spec_module, tmp_path, "torch", budget={"steps": 400}, eval_every=50,
                        checkpoint_every=100)
-    p = tmp_path / "spec.yaml"
-    p.write_text(yaml.safe_dump(spec.resolved()))
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", str(p), "--out", str(tmp_path / "r"), "--quiet"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    d = tmp_path / "r" / spec.run_id()
+    proc, d = _start(spec, tmp_path)
     deadline = time.time() + 120
     while time.time() < deadline and not (d / "checkpoint.json").is_file():
         time.sleep(0.05)
