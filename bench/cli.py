@@ -332,7 +332,7 @@ def cmd_perf(args) -> int:
                     ("--suite", args.suite), ("--slice", args.slice)):
         if v is not None:
             argv += [flag, str(v)]
-    argv += ["--synthetic"] * args.synthetic + ["--no-compile"] * args.no_compile
+    argv += ["--synthetic"] * args.synthetic + ["--no-compile"] * args.no_compile + ["--compile"] * args.compile
     out = Path(args.out) if args.out else None
     results = run_perf(names, argv, out)
     text = table(results)

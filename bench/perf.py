@@ -117,7 +117,8 @@ def _worker(args) -> dict:
         return perf.gpu_check(spec, synthetic_cifar(), g)
     spec = perf_spec(args.backend, args.network, args.batch_size or 128, args.steps,
                      [*(["device=" + args.device] if args.device else []),
-                      *(["precision=" + args.precision] if args.precision else [])])
+                      *(["precision=" + args.precision] if args.precision else []),
+                      *(["compile=true"] if args.compile else [])])
     data = synthetic_cifar(20_000) if args.synthetic else datasets.prepare(spec.dataset)
     return perf.measure(spec, data, repeats=args.repeats)
 
@@ -222,6 +223,8 @@ def add_arguments(p) -> None:
     p.add_argument("--suite", choices=("gpu",), help="gpu: the ResNet-56 batch-1000 check (PyTorch)")
     p.add_argument("--slice", type=int, help="gpu suite: timed iterations (default 200)")
     p.add_argument("--no-compile", action="store_true", help="gpu suite: without torch.compile")
+    p.add_argument("--compile", action="store_true", help="compile the harness's step and the raw loop "
+                   "(torch.compile / Keras jit_compile) even where auto would not (a CPU); the naive loop stays eager")
 
 
 if __name__ == "__main__":
