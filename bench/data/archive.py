@@ -17,6 +17,7 @@ import io
 import pickle
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -63,7 +64,7 @@ def read_tar_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path) -
         if f is None:
             raise DataError(f"{path}: member {member.name!r} is not a regular file")
         return f.read()
-    except (tarfile.TarError, EOFError, OSError, __import__("zlib").error) as e:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         raise DataError(f"{path}: cannot read member {member.name!r} ({type(e).__name__}: {e}); "
                         "the archive is truncated or corrupt") from None
 
