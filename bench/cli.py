@@ -136,6 +136,12 @@ def cmd_run(args) -> int:
     return code
 
 
+def _check_paths(paths) -> None:
+    for p in paths:
+        if not Path(p).exists():
+            raise BenchError(f"no such run directory or folder: {p}")
+
+
 def cmd_schedule(args) -> int:
     from bench.schedules import make_schedule, parse_policy
     from bench.spec import apply_sets
@@ -283,9 +289,7 @@ def cmd_claims(args) -> int:
     from bench import claims
     from bench.errors import EXIT_CLAIM_FAILED
 
-    for p in args.paths:
-        if not Path(p).exists():
-            raise BenchError(f"no such run directory or folder: {p}")
+    _check_paths(args.paths)
     rows = claims.verdicts(args.paths, args.claims)
     sys.stdout.write(claims.render(rows))
     failed = [r for r in rows if r["must_hold"] and r["verdict"] == "fails"]
@@ -346,9 +350,7 @@ def cmd_perf(args) -> int:
 def cmd_report(args) -> int:
     from bench.report import make_report
 
-    for p in args.paths:
-        if not Path(p).exists():
-            raise BenchError(f"no such run directory or folder: {p}")
+    _check_paths(args.paths)
     print(make_report(args.paths, Path(args.out or args.paths[0]), args.claims))
     return EXIT_OK
 
@@ -356,9 +358,7 @@ def cmd_report(args) -> int:
 def cmd_compare(args) -> int:
     from bench.compare import compare
 
-    for p in args.paths:
-        if not Path(p).exists():
-            raise BenchError(f"no such run directory or folder: {p}")
+    _check_paths(args.paths)
     if not 0 <= args.tolerance <= 1:
         raise BenchError(f"--tolerance is an accuracy fraction in [0, 1]; received {args.tolerance}")
     out = args.out if args.out is not None else (args.paths[0] if Path(args.paths[0]).is_dir() else ".")

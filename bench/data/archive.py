@@ -39,23 +39,34 @@ def _check_name(name: str) -> None:
         raise ValueError("absolute path or one leaving the archive")
 
 
+def _opened(path: Path, kind: str, open_, list_, errors, check):
+    """Open an archive, list its members and check each; a DataError naming the file (and
+    the first unsafe member) instead of any exception, and the archive closed on refusal."""
+    try:
+        arc = open_(path)
+        members = list_(arc)
+    except errors as e:
+        raise DataError(f"{path} is not a readable {kind} archive ({type(e).__name__}: {e}); "
+                        "it is truncated or corrupt") from None
+    for name, m in members:
+        try:
+            check(m)
+        except (tarfile.FilterError, ValueError) as e:
+            arc.close()
+            raise DataError(f"{path}: refused unsafe member {name!r} ({type(e).__name__}: {e}); "
+                            "nothing was read from this archive") from None
+    return arc
+
+
+def _check_tar_member(m: tarfile.TarInfo) -> None:
+    _check_name(m.name)  # the data filter would strip a leading "/"; we refuse it outright
+    tarfile.data_filter(m, "/nonexistent-extraction-root")
+
+
 def open_tar(path: Path) -> tarfile.TarFile:
     """Open a tar archive after checking every member; raises DataError naming the first bad one."""
-    try:
-        tar = tarfile.open(path)
-        members = tar.getmembers()
-    except (tarfile.TarError, EOFError, OSError) as e:
-        raise DataError(f"{path} is not a readable tar archive ({type(e).__name__}: {e}); "
-                        "it is truncated or corrupt") from None
-    for m in members:
-        try:
-            _check_name(m.name)  # the data filter would strip a leading "/"; we refuse it outright
-            tarfile.data_filter(m, "/nonexistent-extraction-root")
-        except (tarfile.FilterError, ValueError) as e:
-            tar.close()
-            raise DataError(f"{path}: refused unsafe member {m.name!r} ({type(e).__name__}: {e}); "
-                            "nothing was read from this archive") from None
-    return tar
+    return _opened(path, "tar", tarfile.open, lambda t: [(m.name, m) for m in t.getmembers()],
+                   (tarfile.TarError, EOFError, OSError), _check_tar_member)
 
 
 def read_tar_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path) -> bytes:
@@ -70,26 +81,15 @@ def read_tar_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path) -
 
 
 def open_zip(path: Path) -> zipfile.ZipFile:
-    try:
-        z = zipfile.ZipFile(path)
-        names = z.namelist()
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise DataError(f"{path} is not a readable zip archive ({type(e).__name__}: {e}); "
-                        "it is truncated or corrupt") from None
-    for n in names:
-        try:
-            _check_name(n)
-        except ValueError:
-            z.close()
-            raise DataError(f"{path}: refused unsafe member {n!r} (absolute or leaves the archive); "
-                            "nothing was read from this archive") from None
-    return z
+    """Open a zip archive after checking every member name; raises DataError naming the first bad one."""
+    return _opened(path, "zip", zipfile.ZipFile, lambda z: [(n, n) for n in z.namelist()],
+                   (zipfile.BadZipFile, OSError, EOFError), _check_name)
 
 
 def read_zip_member(z: zipfile.ZipFile, name: str, path: Path) -> bytes:
     try:
         return z.read(name)
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, __import__("zlib").error) as e:
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, zlib.error) as e:
         raise DataError(f"{path}: cannot read member {name!r} ({type(e).__name__}: {e}); "
                         "the archive is truncated or corrupt") from None
 
