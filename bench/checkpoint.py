@@ -23,10 +23,12 @@ leaves one whole checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +41,34 @@ CHECKPOINT_SCHEMA = 1
 
 class CheckpointError(BenchError):
     """A checkpoint that is missing, corrupt, or not this run's."""
+
+
+@contextlib.contextmanager
+def reading(what: str) -> Iterator[None]:
+    """Around a backend's reading of its state files (``what`` names them): whatever is
+    wrong with them (truncated, foreign, another network's), the user gets one message,
+    ``corrupt or foreign checkpoint <what>: <first line of the cause>``, and no traceback."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a framework's loader can raise anything on a bad file
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"corrupt or foreign checkpoint {what}: {msg}") from None
+
+
+def check_momentum(arrays: dict, param_shapes: Sequence[tuple[int, ...]]) -> list:
+    """The momentum buffers ``momentum.0``, ``momentum.1``, ... of a state file, checked
+    against the parameters they belong to: as many (or none: no update was made yet) and
+    of the same shapes. Returns them in order; raises ValueError naming what differs."""
+    n = sum(k.startswith("momentum.") for k in arrays)
+    if n not in (0, len(param_shapes)):
+        raise ValueError(f"{n} momentum buffers for {len(param_shapes)} parameters")
+    buffers = [arrays[f"momentum.{i}"] for i in range(n)]
+    for i, (b, shape) in enumerate(zip(buffers, param_shapes, strict=False)):
+        if tuple(b.shape) != tuple(shape):
+            raise ValueError(f"momentum buffer {i} has shape {tuple(b.shape)}, its parameter {tuple(shape)}")
+    return buffers
 
 
 @dataclass

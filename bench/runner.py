@@ -207,7 +207,7 @@ def run(spec: Spec, out_root: str | Path, *, overwrite: bool = False, progress: 
                              "training examples loaded")
         total = _check_budget(spec, len(data.train_y))  # epochs count the data actually loaded
         disk = check_disk(out_root, spec, trainer, total)
-        rank = getattr(trainer, "rank", 0)  # data parallel: rank 0 records, the others only train
+        rank = trainer.rank  # data parallel: rank 0 records, the others only train
         if rank == 0 and run_dir.exists():
             shutil.rmtree(run_dir)
         writer = RunWriter(run_dir) if rank == 0 else NullWriter()
@@ -250,7 +250,7 @@ def resume(run_dir: str | Path, *, progress: bool = True, command: str | None = 
                 "the dataset changed since the run started")
         check_disk(out_root, spec, trainer, total)
         trainer.load_checkpoint(run_dir, ck.files)  # raises CheckpointError on a corrupt file
-        rank = getattr(trainer, "rank", 0)
+        rank = trainer.rank
         writer: RunWriter | NullWriter = NullWriter()
         if rank == 0:
             (run_dir / "summary.json").unlink(missing_ok=True)  # running again: incomplete until it ends

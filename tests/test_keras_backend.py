@@ -97,9 +97,9 @@ def test_weights_round_trip_and_zero_momentum_buffers():
     w = t.get_weights()
     t.train_step(np.arange(8), None, 0.1, 0.9)
     t.collect()
-    assert any(np.abs(b.numpy()).max() > 0 for b in t.buffers)
+    assert any(np.abs(b.numpy()).max() > 0 for b in t.opt.buffers)
     t.set_weights(w)
-    assert all(np.abs(b.numpy()).max() == 0 for b in t.buffers)
+    assert all(np.abs(b.numpy()).max() == 0 for b in t.opt.buffers)
     for k, v in t.get_weights().items():
         np.testing.assert_array_equal(v, w[k])
 

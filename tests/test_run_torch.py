@@ -181,14 +181,14 @@ def test_bench_smoke(tmp_path):
 def test_augmentation_matches_reference():
     import torch
 
-    from backends.torch.trainer import TorchTrainer
+    from backends.torch.augment import shift_flip
     from bench import augment
     from bench.spec import AugmentSpec
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(16, 9, 7, 2), dtype=np.uint8)
     d = augment.draw(AugmentSpec(flip=True, shift=3), seed=1, step=5, batch=16)
-    got = TorchTrainer._shift_flip(None, torch.from_numpy(x), d).numpy()
+    got = shift_flip(torch.from_numpy(x), d).numpy()
     np.testing.assert_array_equal(got, augment.apply_numpy(x, d))
 
 

@@ -290,3 +290,23 @@ def import_weights(model: keras.Model, arrays: dict) -> None:
                 raise ValueError(f"{key}: shape {tuple(src.shape)} does not fit {tuple(cur.shape)} ({lay.name})")
             new.append(src.astype(cur.dtype))
         lay.set_weights(new)
+
+
+def flops_per_image(model) -> float:
+    """Forward FLOPs of one image: 2 x multiply-adds of the convolutions and dense layers,
+    from their kernels and output shapes (what torch's flop counter counts)."""
+    total = 0
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind in ("Conv2D", "DepthwiseConv2D", "Dense"):
+            out = layer.output.shape  # (None, h, w, c) or (None, units)
+            k = layer.kernel  # DepthwiseConv2D: (kh, kw, cin, multiplier)
+            if kind == "Dense":
+                total += 2 * math.prod(k.shape)
+            elif kind == "Conv2D":
+                kh, kw, cin, cout = k.shape
+                total += 2 * kh * kw * cin * cout * out[1] * out[2]
+            else:
+                kh, kw, cin, mult = k.shape
+                total += 2 * kh * kw * cin * mult * out[1] * out[2]
+    return float(total)

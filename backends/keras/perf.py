@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from backends.keras.networks import build
+from backends.keras.networks import build, flops_per_image
 from backends.keras.trainer import KerasTrainer
 from bench.loop import harness_images_per_s
 
@@ -34,26 +34,6 @@ def _fit_once(model, x, y, batch: int) -> float:
     t0 = time.perf_counter()
     model.fit(x, y, batch_size=batch, epochs=1, shuffle=True, verbose=0)
     return len(x) / (time.perf_counter() - t0)
-
-
-def flops_per_image(model) -> float:
-    """Forward FLOPs of one image: 2 x multiply-adds of the convolutions and dense layers,
-    from their kernels and output shapes (what torch's flop counter counts)."""
-    total = 0
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind in ("Conv2D", "DepthwiseConv2D", "Dense"):
-            out = layer.output.shape  # (None, h, w, c) or (None, units)
-            k = layer.kernel  # DepthwiseConv2D: (kh, kw, cin, multiplier)
-            if kind == "Dense":
-                total += 2 * int(np.prod(k.shape))
-            elif kind == "Conv2D":
-                kh, kw, cin, cout = k.shape
-                total += 2 * kh * kw * cin * cout * out[1] * out[2]
-            else:
-                kh, kw, cin, mult = k.shape
-                total += 2 * kh * kw * cin * mult * out[1] * out[2]
-    return float(total)
 
 
 def matmul_peak_tflops(device: str, n: int = 2048, reps: int = 10) -> float:

@@ -1,10 +1,9 @@
-"""The Keras 3 (TensorFlow) trainer behind the core's loop (see ``bench/backends.py``).
+"""The Keras 3 (TensorFlow) trainer behind the core's loop: implements
+:class:`bench.backends.Trainer`.
 
 One ``tf.function`` train step, traced once: the learning rate and momentum are
-``tf.Variable``s assigned before every step from ``bench/schedules.py``, so a rate that
-changes every step never retraces. SGD is written here in both momentum forms, exactly
-as the torch backend writes it (backends/torch/optim.py), not Keras' ``SGD`` (caffe
-form only, momentum a Python float). The loss recorded is each step's own mean batch
+``tf.Variable``s (backends/keras/optim.py) assigned before every step from
+``bench/schedules.py``, so a rate that changes every step never retraces. The loss recorded is each step's own mean batch
 loss, not Keras' running epoch average (tensorflow#58098).
 
 Data stay in TensorFlow tensors as uint8 NHWC; each step gathers its batch, applies the
@@ -26,7 +25,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from backends.keras.networks import build, count_trainable, export_weights, import_weights  # noqa: E402
+from backends.keras import augment  # noqa: E402
+from backends.keras.networks import (  # noqa: E402
+    build,
+    count_trainable,
+    export_weights,
+    flops_per_image,
+    import_weights,
+)
+from backends.keras.optim import SGD  # noqa: E402
 
 if keras.backend.backend() != "tensorflow":  # pragma: no cover - keras imported earlier with another backend
     raise ImportError(f"the Keras backend needs KERAS_BACKEND=tensorflow; keras runs on {keras.backend.backend()}")
@@ -57,6 +64,7 @@ def pick_device(requested: str) -> str:
 class KerasTrainer:
     def __init__(self, spec, data):
         self.spec = spec
+        self.rank = 0  # one process: data parallelism is the torch backend's (bench run --nproc)
         self.device = pick_device(spec.device)
         self.dtype = "float64" if spec.precision == "float64" else "float32"
         layer_dtype = "mixed_bfloat16" if spec.precision == "bf16" else self.dtype
@@ -65,17 +73,7 @@ class KerasTrainer:
         with tf.device(self.device):
             self.model = build(net.name, data.input_shape, data.num_classes, net.bn_momentum, net.bn_eps,
                                net.width, dtype=layer_dtype, batch_norm=net.batch_norm)
-            self.tvars = list(self.model.trainable_variables)
-            opt = spec.optimizer
-            decay_all = opt.decay_bn_and_bias
-            # conv and dense kernels have ndim >= 2; batch-norm scales/shifts and biases 1
-            self.decayed = [len(v.shape) > 1 or decay_all for v in self.tvars]
-            # a variable, so a weight-decay sweep changes it without retracing
-            self.decay = tf.Variable(float(opt.decay), dtype=tf.float64, trainable=False)
-            self.form, self.nesterov = opt.momentum_form, opt.nesterov
-            self.buffers = [tf.Variable(tf.zeros(v.shape, dtype=v.dtype), trainable=False) for v in self.tvars]
-            self.lr = tf.Variable(0.0, dtype=self.dtype, trainable=False)
-            self.momentum = tf.Variable(0.0, dtype=self.dtype, trainable=False)
+            self.opt = SGD(self.model.trainable_variables, spec.optimizer, self.dtype)
             self.train_x = tf.constant(data.train_x)
             self.train_y = tf.constant(data.train_y)
             self.test_x = tf.constant(data.test_x)
@@ -102,44 +100,12 @@ class KerasTrainer:
     # -- the step --------------------------------------------------------------------
     def _prepare(self, x_u8, flip=None, dx=None, dy=None, angle=None):
         if dx is not None or flip is not None:
-            x_u8 = self._shift_flip(x_u8, flip, dx, dy)
+            x_u8 = augment.shift_flip(x_u8, flip, dx, dy)
         x = tf.cast(x_u8, self.dtype)
         x = (x / 255.0 - self.mean) / self.std
         if angle is not None:
-            x = self._rotate(x, angle)
+            x = augment.rotate(x, angle)
         return x
-
-    @staticmethod
-    def _shift_flip(x, flip, dx, dy):
-        shape = tf.shape(x)
-        b, h, w = shape[0], shape[1], shape[2]
-        rows = tf.broadcast_to(tf.range(h, dtype=tf.int64)[None, :], [b, h])
-        cols = tf.broadcast_to(tf.range(w, dtype=tf.int64)[None, :], [b, w])
-        if dx is not None:
-            s = tf.maximum(tf.reduce_max(tf.abs(dx)), tf.reduce_max(tf.abs(dy)))
-            x = tf.pad(x, tf.stack([[0, 0], [s, s], [s, s], [0, 0]]))
-            rows = rows + s - dy[:, None]
-            cols = cols + s - dx[:, None]
-        if flip is not None:
-            cols = tf.where(flip[:, None], tf.reverse(cols, axis=[1]), cols)
-        x = tf.gather(x, rows, axis=1, batch_dims=1)  # (b, h, W', c)
-        return tf.gather(x, cols, axis=2, batch_dims=1)
-
-    def _rotate(self, x, angle_deg):
-        """Rotate about the centre, bilinear, zeros outside: the torch backend's affine_grid +
-        grid_sample(align_corners=False) for square images, in pixel coordinates."""
-        h = tf.cast(tf.shape(x)[1], tf.float32)
-        w = tf.cast(tf.shape(x)[2], tf.float32)
-        a = tf.cast(angle_deg * (math.pi / 180.0), tf.float32)
-        cos, sin = tf.cos(a), tf.sin(a)
-        cx, cy = (w - 1.0) / 2.0, (h - 1.0) / 2.0
-        # output pixel (u, v) samples input (cos*(u-cx) - sin*(v-cy) + cx, sin*(u-cx) + cos*(v-cy) + cy)
-        t = tf.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy,
-                      tf.zeros_like(a), tf.zeros_like(a)], axis=1)
-        out = tf.raw_ops.ImageProjectiveTransformV3(
-            images=tf.cast(x, tf.float32), transforms=t, output_shape=tf.shape(x)[1:3],
-            fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
-        return tf.cast(out, x.dtype)
 
     def _train_step(self, idx, *aug):
         it = iter(aug)
@@ -157,23 +123,7 @@ class KerasTrainer:
             logits = self.model(x, training=True)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
                 labels=y, logits=tf.cast(logits, tf.float32) if self.dtype == "float32" else logits))
-        grads = tape.gradient(loss, self.tvars)
-        for v, g, buf, dec in zip(self.tvars, grads, self.buffers, self.decayed, strict=True):
-            lr = tf.cast(self.lr, v.dtype)
-            mu = tf.cast(self.momentum, v.dtype)
-            g = tf.cast(g, v.dtype)
-            if dec:
-                g = g + tf.cast(self.decay, v.dtype) * v  # decay * w added to the gradient
-            if self.form == "torch":  # v = mu*v + g; w -= lr*v  (Nesterov: w -= lr*(g + mu*v))
-                buf.assign(buf * mu + g)
-                v.assign_sub(lr * (g + mu * buf) if self.nesterov else lr * buf)
-            else:  # caffe: v = mu*v - lr*g; w += v  (Nesterov: w += mu*v - lr*g)
-                buf.assign(buf * mu - lr * g)
-                if self.nesterov:
-                    v.assign_add(mu * buf)
-                    v.assign_add(-lr * g)
-                else:
-                    v.assign_add(buf)
+        self.opt.apply(tape.gradient(loss, self.opt.tvars))
         correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=1), y), tf.float64))
         return tf.stack([tf.cast(loss, tf.float64), correct])
 
@@ -188,6 +138,7 @@ class KerasTrainer:
             "device": {"type": "cuda" if on_gpu else "cpu", "name": name, "count": 1},
             "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                         "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
+            "world_size": 1,
             "cpu_count": os.cpu_count(),
             "trainable_params": count_trainable(self.model),
             "fast_paths": {"tf_function_step": True, "lr_momentum_as_variables": True, "data_on_device": True,
@@ -196,8 +147,7 @@ class KerasTrainer:
         }
 
     def train_step(self, idx: np.ndarray, draws, lr: float, momentum: float) -> None:
-        self.lr.assign(lr)
-        self.momentum.assign(momentum)
+        self.opt.set(lr, momentum)
         args = [tf.constant(idx, tf.int64)]
         if draws is not None:
             if self.aug[0]:
@@ -251,28 +201,25 @@ class KerasTrainer:
 
     def set_weights(self, arrays: dict[str, np.ndarray]) -> None:
         import_weights(self.model, arrays)
-        for b in self.buffers:
-            b.assign(tf.zeros_like(b))
+        self.opt.reset()
 
     def set_weight_decay(self, decay: float) -> None:
         """Change the decay (``decay * w`` added to the gradient) for the coming steps."""
-        self.decay.assign(float(decay))
+        self.opt.decay.assign(float(decay))
 
     def get_state(self) -> dict:
         """Everything training changes: weights, batch-norm statistics, momentum buffers."""
         return {"model": [v.numpy().copy() for v in self.model.variables],
-                "buffers": [b.numpy().copy() for b in self.buffers]}
+                "buffers": [b.numpy().copy() for b in self.opt.buffers]}
 
     def set_state(self, state: dict) -> None:
         for v, a in zip(self.model.variables, state["model"], strict=True):
             v.assign(a)
-        for b, a in zip(self.buffers, state["buffers"], strict=True):
+        for b, a in zip(self.opt.buffers, state["buffers"], strict=True):
             b.assign(a)
 
     def forward_flops(self) -> float:
         """Forward FLOPs of one image (bench perf): 2 x multiply-adds of convolutions and dense layers."""
-        from backends.keras.perf import flops_per_image
-
         return flops_per_image(self.model)
 
     # -- checkpoints (bench/checkpoint.py) -----------------------------------------------
@@ -286,37 +233,27 @@ class KerasTrainer:
         batch-norm statistics); momentum buffers and RNG states as plain arrays (``.npz``)."""
         wname, sname = f"{tag}.weights.h5", f"{tag}.npz"
         self.model.save_weights(os.path.join(folder, wname))
-        arrays = {f"momentum.{i}": b.numpy() for i, b in enumerate(self.buffers)}
+        arrays = {f"momentum.{i}": b.numpy() for i, b in enumerate(self.opt.buffers)}
         arrays.update({f"rng.{i}": v.numpy() for i, v in enumerate(self._extra_state())})
         np.savez(os.path.join(folder, sname), **arrays)
         return [wname, sname]
 
     def load_checkpoint(self, folder, files: list[str]) -> None:
-        from bench.checkpoint import CheckpointError
+        from bench.checkpoint import CheckpointError, check_momentum, reading
 
         try:
             wname = next(f for f in files if f.endswith(".weights.h5"))
             sname = next(f for f in files if f.endswith(".npz"))
         except StopIteration:
             raise CheckpointError(f"checkpoint in {folder} lists {files}: expected a .weights.h5 and a .npz") from None
-        try:
+        with reading(f"in {folder} ({wname}, {sname})"):
             with np.load(os.path.join(folder, sname), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-            extra = self._extra_state()
-            if sum(k.startswith("momentum.") for k in arrays) != len(self.buffers):
-                raise ValueError(f"{sum(k.startswith('momentum.') for k in arrays)} momentum buffers for "
-                                 f"{len(self.buffers)} parameters")
-            for i, b in enumerate(self.buffers):
-                if tuple(arrays[f"momentum.{i}"].shape) != tuple(b.shape):
-                    raise ValueError(f"momentum buffer {i} has shape {arrays[f'momentum.{i}'].shape}, "
-                                     f"the parameter {tuple(b.shape)}")
+            buffers = check_momentum(arrays, [tuple(b.shape) for b in self.opt.buffers])
             self.model.load_weights(os.path.join(folder, wname))
-        except Exception as e:  # noqa: BLE001 - whatever is wrong with the files, the user gets one message
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise CheckpointError(f"corrupt or foreign checkpoint in {folder} ({wname}, {sname}): {msg}") from None
-        for i, b in enumerate(self.buffers):
-            b.assign(arrays[f"momentum.{i}"])
-        for i, v in enumerate(extra):
+        for b, a in zip(self.opt.buffers, buffers, strict=False):
+            b.assign(a)
+        for i, v in enumerate(self._extra_state()):
             if f"rng.{i}" in arrays:
                 v.assign(arrays[f"rng.{i}"])
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from bench.architectures import (
     MOBILENET_V2_CFG,
@@ -281,4 +282,19 @@ def import_weights(model: nn.Module, arrays: dict) -> None:
                 put(v, f"{i:04d}/bn/{name}", torch.as_tensor(arrays[f"{i:04d}/bn/{name}"]))
 
 
-__all__ = ["BUILDERS", "build", "count_trainable", "export_weights", "import_weights", "init_weights"]
+def flops_per_image(model: torch.nn.Module, input_shape, device, dtype) -> float:
+    """Forward FLOPs of one image (2 x multiply-adds of convolutions and matrix products),
+    counted by ``torch.utils.flop_counter`` on a batch of 2 in eval mode."""
+    h, w, c = input_shape
+    x = torch.zeros(2, c, h, w, device=device, dtype=dtype)
+    was = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(x)
+    model.train(was)
+    return fc.get_total_flops() / 2
+
+
+__all__ = ["BUILDERS", "build", "count_trainable", "export_weights", "flops_per_image", "import_weights",
+           "init_weights"]
+

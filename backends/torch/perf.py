@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from backends.torch.networks import build
+from backends.torch.networks import build, flops_per_image
 from backends.torch.trainer import TorchTrainer
 from bench.loop import harness_images_per_s
 
@@ -47,21 +47,6 @@ def _raw_once(model, opt, x_all, y_all, batch: int, steps: int, channels_last: b
         opt.step()
     float(loss.detach())  # wait for the last step
     return steps * batch / (time.perf_counter() - t0)
-
-
-def flops_per_image(model: torch.nn.Module, input_shape, device, dtype) -> float:
-    """Forward FLOPs of one image (2 x multiply-adds of convolutions and matrix products),
-    counted by ``torch.utils.flop_counter`` on a batch of 2 in eval mode."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    h, w, c = input_shape
-    x = torch.zeros(2, c, h, w, device=device, dtype=dtype)
-    was = model.training
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        model(x)
-    model.train(was)
-    return fc.get_total_flops() / 2
 
 
 def matmul_peak_tflops(device, dtype=torch.float32, n: int = 2048, reps: int = 10) -> float:

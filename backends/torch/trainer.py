@@ -1,4 +1,4 @@
-"""The PyTorch trainer behind the core's loop (see ``bench/backends.py`` for the interface).
+"""The PyTorch trainer behind the core's loop: implements :class:`bench.backends.Trainer`.
 
 The data stay on the device as uint8 NHWC; each step gathers its batch there,
 augments it (shift and flip on uint8, rotation on float), converts it to the
@@ -17,7 +17,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from backends.torch.networks import build, count_trainable, export_weights, import_weights
+from backends.torch import augment
+from backends.torch.networks import (
+    build,
+    count_trainable,
+    export_weights,
+    flops_per_image,
+    import_weights,
+)
 from backends.torch.optim import SGD
 
 # Evaluation batch: on the 2-core CPU the simple CNN's forward pass ran 24,000 images/s
@@ -142,38 +149,14 @@ class TorchTrainer:
 
     def _inputs(self, x_u8: torch.Tensor, draws=None) -> torch.Tensor:
         if draws is not None:
-            x_u8 = self._shift_flip(x_u8, draws)
+            x_u8 = augment.shift_flip(x_u8, draws)
         x = x_u8.permute(0, 3, 1, 2).to(self.dtype)  # NHWC storage -> NCHW view (channels_last)
         x = (x / 255.0 - self.mean) / self.std
         if draws is not None and draws.angle is not None:
-            x = self._rotate(x, draws.angle)
+            x = augment.rotate(x, draws.angle)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
-
-    def _shift_flip(self, x: torch.Tensor, d) -> torch.Tensor:
-        b, h, w, _ = x.shape
-        dev = x.device
-        rows = torch.arange(h, device=dev).expand(b, h)
-        cols = torch.arange(w, device=dev).expand(b, w)
-        if d.dx is not None:
-            s = int(max(np.abs(d.dx).max(), np.abs(d.dy).max()))
-            x = F.pad(x, (0, 0, s, s, s, s))  # zero border of s pixels (NHWC: pad W then H)
-            rows = rows + s - torch.from_numpy(d.dy).to(dev)[:, None]
-            cols = cols + s - torch.from_numpy(d.dx).to(dev)[:, None]
-        if d.flip is not None:
-            flip = torch.from_numpy(d.flip).to(dev)[:, None]
-            cols = torch.where(flip, cols.flip(1), cols)
-        bi = torch.arange(b, device=dev)[:, None, None]
-        return x[bi, rows[:, :, None], cols[:, None, :]]
-
-    def _rotate(self, x: torch.Tensor, angle_deg: np.ndarray) -> torch.Tensor:
-        a = torch.from_numpy(np.deg2rad(angle_deg)).to(x.device, x.dtype)
-        cos, sin = torch.cos(a), torch.sin(a)
-        zero = torch.zeros_like(a)
-        theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     def train_step(self, idx: np.ndarray, draws, lr: float, momentum: float) -> None:
         idx, draws = self._shard(idx, draws)
@@ -255,8 +238,6 @@ class TorchTrainer:
 
     def forward_flops(self) -> float:
         """Forward FLOPs of one image (bench perf): 2 x multiply-adds of convolutions and dense layers."""
-        from backends.torch.perf import flops_per_image
-
         return flops_per_image(self.model, self.input_shape, self.device, self.dtype)
 
     # -- checkpoints (bench/checkpoint.py) -----------------------------------------------
@@ -274,26 +255,17 @@ class TorchTrainer:
         return [name]
 
     def load_checkpoint(self, folder, files: list[str]) -> None:
-        from bench.checkpoint import CheckpointError
+        from bench.checkpoint import check_momentum, reading
 
         path = os.path.join(folder, files[0])
-        try:
+        params = self.opt.params
+        with reading(path):
             state = torch.load(path, map_location="cpu", weights_only=True)
             if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
                 raise ValueError("not a dict of tensors")
-            model = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
-            n_mom = sum(k.startswith("momentum.") for k in state)
-            params = self.opt.params
-            if n_mom not in (0, len(params)):
-                raise ValueError(f"{n_mom} momentum buffers for {len(params)} parameters")
-            buffers = [state[f"momentum.{i}"] for i in range(n_mom)]
-            for b, p in zip(buffers, params, strict=False):
-                if b.shape != p.shape:
-                    raise ValueError(f"a momentum buffer of shape {tuple(b.shape)} for a parameter of {tuple(p.shape)}")
-            self.model.load_state_dict(model, strict=True)
-        except Exception as e:  # noqa: BLE001 - whatever is wrong with the file, the user gets one message
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise CheckpointError(f"corrupt or foreign checkpoint {path}: {msg}") from None
+            buffers = check_momentum(state, [tuple(p.shape) for p in params])
+            self.model.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")},
+                                       strict=True)
         self.opt.buffers = [b.to(self.device, p.dtype).clone() for b, p in zip(buffers, params, strict=True)] or None
         torch.set_rng_state(state["rng.cpu"])
         if "rng.cuda" in state and self.device.type == "cuda":
