@@ -36,9 +36,9 @@ import numpy as np
 from bench import augment as aug
 from bench import backends as registry
 from bench import data as datasets
-from bench.data.splits import BatchOrder
 from bench.schedules import make_schedule
 from bench.spec import load
+from bench.updates import Updates
 
 
 def synthetic(shape: tuple[int, int, int], classes: int, n: int = 8) -> datasets.Prepared:
@@ -99,13 +99,12 @@ def run_one(a) -> dict:
         draws = aug.draw(spec.dataset.augment, spec.seed, a.step, len(x))
         _save(a.out, {"x": trainer.augmented(x, draws)})
     elif a.command == "train":
-        schedule = make_schedule(spec.policy, spec.total_steps(len(data.train_y)))
-        order = BatchOrder(spec.seed, len(data.train_y), spec.batch_size)
+        updates = Updates(spec, make_schedule(spec.policy, spec.total_steps(len(data.train_y))), len(data.train_y))
         lrs = []
         for s in range(a.steps):
-            lr, mom = schedule(s)
-            lrs.append((lr, mom))
-            trainer.train_step(order(s), aug.draw(spec.dataset.augment, spec.seed, s, spec.batch_size), lr, mom)
+            u = updates(s)
+            lrs.append((u.lr, u.momentum))
+            trainer.train_step(u.idx, u.draws, u.lr, u.momentum)
         out = {"steps": trainer.collect(), "schedule": np.array(lrs)}
         out.update({f"w/{k}": v for k, v in trainer.get_weights().items()})
         _save(a.out, out)

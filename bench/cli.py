@@ -13,7 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench import backends as registry
 from bench.errors import EXIT_BAD_INPUT, EXIT_OK, BenchError
+from bench.schedules import POLICIES
 
 SMOKE_SUITE = "fashion-mnist"  # the default suite; `bench smoke` runs it at budget smoke
 SMOKE_MIN_ACC = 0.5  # chance is 0.1 on 10 classes; the best smoke cell reached 0.74-0.77 here
@@ -40,8 +42,10 @@ def _spec_path(text: str) -> Path:
 
 def _torchrun(args, argv) -> int:
     """Relaunch this ``bench run`` under torchrun with ``--nproc`` processes (PyTorch DDP)."""
-    if args.backend not in (None, "torch"):
-        raise BenchError(f"--nproc runs PyTorch DistributedDataParallel; received --backend {args.backend}")
+    parallel = [n for n, e in registry.BACKENDS.items() if e.data_parallel]
+    if args.backend is not None and args.backend not in parallel:
+        raise BenchError(f"--nproc runs data-parallel training, which {' | '.join(parallel)} can do; "
+                         f"received --backend {args.backend}")
     rest, skip = [], False
     for a in argv:
         if skip:
@@ -143,8 +147,8 @@ def _check_paths(paths) -> None:
 
 
 def cmd_schedule(args) -> int:
-    from bench.schedules import make_schedule, parse_policy
-    from bench.spec import apply_sets
+    from bench.schedules import make_schedule
+    from bench.spec import apply_sets, parse_policy
 
     policy = parse_policy(apply_sets({"name": args.policy}, args.set))
     rows = make_schedule(policy, args.steps).table()
@@ -181,11 +185,10 @@ def cmd_smoke(args) -> int:
     Fails unless every run finished (diverging is a result) and, per backend, the best
     final test accuracy of the suite's cells is well above chance.
     """
-    from bench import backends
     from bench.full import run_full
     from bench.rundir import find_runs, read_summary
 
-    names = args.backends.split(",") if args.backends else backends.available()
+    names = args.backends.split(",") if args.backends else registry.available()
     if not names:
         raise BenchError("no backend is installed: pip install -e '.[torch]' (or '.[keras]')")
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench-smoke-"))
@@ -314,20 +317,20 @@ def cmd_full(args) -> int:
 
 
 def cmd_perf(args) -> int:
-    from bench import backends
     from bench.perf import gpu_lines, run_perf, table
 
     if args.suite == "gpu":
-        if args.backend not in (None, "torch"):
-            raise BenchError(f"--suite gpu is PyTorch only; received --backend {args.backend}")
-        names = ["torch"]
+        names = [n for n, e in registry.BACKENDS.items() if e.gpu_check]
+        if args.backend is not None and args.backend not in names:
+            raise BenchError(f"--suite gpu runs on {' | '.join(names)} only; received --backend {args.backend}")
+        names = [args.backend or names[0]]
     else:
-        names = [args.backend] if args.backend else backends.available()
+        names = [args.backend] if args.backend else registry.available()
     if not names:
         raise BenchError("no backend is installed: pip install -e '.[torch]' (or '.[keras]')")
     for n in names:
-        if not backends.installed(n):
-            raise BenchError(f"backend {n!r} is not installed: pip install -e '.[{backends.BACKENDS[n].extra}]'")
+        if not registry.installed(n):
+            raise BenchError(f"backend {n!r} is not installed: pip install -e '.[{registry.BACKENDS[n].extra}]'")
     if args.steps < 60 or args.repeats < 1:
         raise BenchError(f"--steps must be >= 60 and --repeats >= 1; received --steps {args.steps}, "
                          f"--repeats {args.repeats}")
@@ -402,7 +405,7 @@ def make_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="one run; prints the run directory as its last line")
     r.add_argument("spec", nargs="?", help="a spec YAML file, or the name of a shipped spec "
                    "(optional with --resume)")
-    r.add_argument("--backend", choices=("torch", "keras"))
+    r.add_argument("--backend", choices=registry.names())
     r.add_argument("--seed", type=int)
     r.add_argument("--device", help="auto (default) | cpu | cuda | cuda:N")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -417,7 +420,7 @@ def make_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("schedule", help="print or plot a policy's schedule, one row per step")
-    s.add_argument("policy", help="constant | multistep | triangular | one-cycle | one-cycle-cosine | range-test")
+    s.add_argument("policy", help=" | ".join(POLICIES))
     s.add_argument("--steps", type=int, required=True, help="total optimizer steps")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a policy key, e.g. max_lr=1.0")
     s.add_argument("--format", choices=("csv", "table", "png"), default="csv")
@@ -431,7 +434,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     def range_args(p, metric_default="loss"):
         p.add_argument("spec", help="a spec YAML file, or the name of a shipped spec")
-        p.add_argument("--backend", choices=("torch", "keras"))
+        p.add_argument("--backend", choices=registry.names())
         p.add_argument("--seed", type=int)
         p.add_argument("--device")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -495,7 +498,7 @@ def make_parser() -> argparse.ArgumentParser:
     fu.set_defaults(func=cmd_full)
 
     pf = sub.add_parser("perf", help="training throughput of the harness against the raw framework loop")
-    pf.add_argument("--backend", choices=("torch", "keras"), help="default: every installed backend")
+    pf.add_argument("--backend", choices=registry.names(), help="default: every installed backend")
     from bench.perf import add_arguments as perf_arguments
 
     perf_arguments(pf)

@@ -32,18 +32,10 @@ def experiment_key(spec: dict) -> str:
 
 
 def policy_label(p: dict) -> str:
-    name = p["name"]
-    if name == "constant":
-        return f"constant {p['lr']:g}"
-    if name == "multistep":
-        return f"multistep {p['lr']:g} x{p.get('gamma', 0.1):g} @{','.join(map(str, p['milestones']))}"
-    if name == "triangular":
-        return f"{p.get('mode', 'triangular')} {p['min_lr']:g}-{p['max_lr']:g} ss{p['step_size']}"
-    if name == "one-cycle":
-        return f"one-cycle {p['min_lr']:g}-{p['max_lr']:g}"
-    if name == "one-cycle-cosine":
-        return f"one-cycle-cosine {p['max_lr']:g}"
-    return f"{name} {p.get('start_lr', 0):g}-{p.get('end_lr', 0):g}"  # range-test
+    """The policy's own label (:meth:`bench.schedules.Constant.label` and the others)."""
+    from bench.schedules import label
+
+    return label(p)
 
 
 def dataset_label(d: dict) -> str:

@@ -27,17 +27,10 @@ from bench.spec import dump_yaml
 
 def dataset_available(ds) -> str | None:
     """None if the dataset's files are there; otherwise why not (nothing is downloaded)."""
+    from bench import data as datasets
+
     try:
-        if ds.name == "fashion_mnist":
-            from bench.data import fashion_mnist
-
-            fashion_mnist.locate(ds.data_dir, allow_download=False)
-        else:
-            from bench.data import cifar, flowers17, sources, tiny_imagenet
-
-            ok = {"cifar10": cifar._folder_ok("cifar10"), "cifar100": cifar._folder_ok("cifar100"),
-                  "oxflower17": flowers17._folder_ok, "tiny_imagenet": tiny_imagenet._folder_ok}[ds.name]
-            sources.locate(ds.name, ds.data_dir, allow_download=False, folder_ok=ok)
+        datasets.info(ds.name).locate(ds.data_dir)
     except DataError as e:
         return str(e).splitlines()[0]
     return None

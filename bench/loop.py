@@ -23,11 +23,10 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from bench import augment
-from bench.data.splits import BatchOrder
 from bench.progress import Progress
 from bench.rundir import RunWriter
 from bench.schedules import make_schedule
+from bench.updates import Updates
 
 FETCH_EVERY = 50  # steps between loss collections (each one synchronises the device)
 
@@ -74,8 +73,7 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
     on a stop request. Its time counts neither as training nor as evaluation."""
     total = spec.total_steps(len(data.train_y))
     spe = len(data.train_y) // spec.batch_size
-    schedule = make_schedule(spec.policy, total)
-    order = BatchOrder(spec.seed, len(data.train_y), spec.batch_size)
+    updates = Updates(spec, make_schedule(spec.policy, total), len(data.train_y))
     periodic = "eval" if data.eval_idx is not None else "test"
     warm = warmup_steps(total)
     out = Outcome()
@@ -132,11 +130,10 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
             evaluate(0, periodic)
         for step in range(first, total):
             t0 = time.perf_counter()
-            lr, mom = schedule(step)
-            idx = order(step)
-            draws = augment.draw(spec.dataset.augment, spec.seed, step, spec.batch_size)
+            u = updates(step)
+            lr, mom = u.lr, u.momentum
             pending.append((step, lr, mom, math.nan))  # before the step: an interrupt keeps both lists in step
-            trainer.train_step(idx, draws, lr, mom)
+            trainer.train_step(u.idx, u.draws, lr, mom)
             done = step + 1
             if stop.at is not None and done == stop.at:
                 stop.requested, stop.reason = True, f"stop hook at step {done}"

@@ -41,9 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench import augment
-from bench.data.splits import BatchOrder
 from bench.schedules import RangeTest, make_schedule
+from bench.updates import Updates
 
 REPORT_OFFSET_DECADES = 0.12  # "just left" of the divergence onset, after the report's 10^-2 -> 10^-2.12
 METRICS = ("loss", "val_loss", "val_acc", "test_acc")
@@ -171,8 +170,7 @@ def range_test(trainer, data, spec, *, start_lr: float = 1e-7, end_lr: float = 1
         raise ValueError(f"metric must be one of {METRICS}; received {metric!r}")
     mom = float(momentum if momentum is not None else getattr(spec.policy, "momentum", 0.9))
     policy = RangeTest(start_lr=start_lr, end_lr=end_lr, mode=mode, momentum=mom)
-    schedule = make_schedule(policy, steps)
-    order = BatchOrder(spec.seed, len(data.train_y), spec.batch_size)
+    updates = Updates(spec, make_schedule(policy, steps), len(data.train_y))
     result = RangeTestResult(metric, mom, start_lr, end_lr, mode, steps)
     smooth, smooth_metric = Smoother(beta), Smoother(beta)
     best = math.inf
@@ -180,8 +178,9 @@ def range_test(trainer, data, spec, *, start_lr: float = 1e-7, end_lr: float = 1
     saved = trainer.get_state()
     try:
         for s in range(steps):
-            lr, m = schedule(s)
-            trainer.train_step(order(s), augment.draw(spec.dataset.augment, spec.seed, s, spec.batch_size), lr, m)
+            u = updates(s)
+            lr, m = u.lr, u.momentum
+            trainer.train_step(u.idx, u.draws, lr, m)
             loss = float(trainer.collect()[0, 0])
             row = {"step": s, "lr": lr, "momentum": m, "loss": loss,
                    "smoothed": smooth(loss) if math.isfinite(loss) else math.nan}

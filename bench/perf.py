@@ -101,15 +101,15 @@ def _worker(args) -> dict:
 
     perf = importlib.import_module(f"backends.{args.backend}.perf")
     if args.suite == "gpu":
-        if args.backend != "torch":
-            raise BenchError(f"--suite gpu is PyTorch only; received --backend {args.backend}")
+        if not registry.BACKENDS[args.backend].gpu_check:
+            raise BenchError(f"--suite gpu has no {args.backend} version; received --backend {args.backend}")
         g = dict(GPU_SUITE)
         if args.slice:
             g["slice"] = args.slice
         if args.batch_size:
             g["batch_size"] = args.batch_size
         pol = g["policy"]
-        spec = perf_spec("torch", g["network"], g["batch_size"], g["iterations"], [
+        spec = perf_spec(args.backend, g["network"], g["batch_size"], g["iterations"], [
             f"policy={{name: one-cycle, min_lr: {pol['min_lr']}, max_lr: {pol['max_lr']}}}",
             "optimizer.weight_decay=0.0001", "network.bn_momentum=0.05", "dataset.augment.flip=true",
             f"precision={args.precision or 'bf16'}", f"compile={'false' if args.no_compile else 'true'}",

@@ -43,12 +43,14 @@ def _curves(runs):
 
 
 def plot_group(key, series, out: Path) -> Path:
+    from bench import backends as registry
     from bench.schedules import POLICIES, make_schedule
 
     plt = _plt()
     fig, axes = plt.subplots(2, 3, figsize=(15, 7.5), gridspec_kw={"height_ratios": [3, 1.2]})
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    styles = {"torch": "-", "keras": "--", "caffe": ":", "keras-csv": "-."}
+    # our backends as the registry draws them; imported reference runs dotted
+    styles = {name: e.line_style for name, e in registry.BACKENDS.items()} | {"caffe": ":", "keras-csv": "-."}
     policies = sorted({k[0] for k in series})
     for (pol, backend, pkey, total), runs in sorted(series.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         policy = yaml.safe_load(pkey)
@@ -68,7 +70,7 @@ def plot_group(key, series, out: Path) -> Path:
             ax.plot(x, mean, styles.get(backend, "-"), color=c, label=f"{pol} ({backend}, n={len(runs)})")
             if len(runs) > 1:
                 ax.fill_between(x, lo, hi, color=c, alpha=0.15)
-        if policy and total and policy.get("name") in POLICIES and backend in ("torch", "keras"):
+        if policy and total and policy.get("name") in POLICIES and backend in registry.BACKENDS:
             try:
                 sched = make_schedule(POLICIES[policy["name"]].model_validate(policy), int(total))
                 xs = np.linspace(0, total - 1, min(int(total), 400)).astype(int)

@@ -39,6 +39,10 @@ class _Policy(BaseModel):
     def at(self, step: int, total: int) -> tuple[float, float]:  # pragma: no cover
         raise NotImplementedError
 
+    def label(self) -> str:
+        """A short name for tables and plots: the policy and the rates that set it apart."""
+        raise NotImplementedError  # pragma: no cover
+
 
 class Constant(_Policy):
     """A constant rate and momentum (the report's baseline, [R] Table 1)."""
@@ -46,6 +50,9 @@ class Constant(_Policy):
     name: Literal["constant"] = "constant"
     lr: _Rate
     momentum: _Frac = 0.9
+
+    def label(self) -> str:
+        return f"constant {self.lr:g}"
 
     def at(self, step: int, total: int) -> tuple[float, float]:
         return self.lr, self.momentum
@@ -71,6 +78,9 @@ class MultiStep(_Policy):
         if any(b <= a for a, b in zip(m, m[1:], strict=False)):
             raise ValueError(f"milestones must be strictly increasing steps; received {list(m)}")
         return self
+
+    def label(self) -> str:
+        return f"multistep {self.lr:g} x{self.gamma:g} @{','.join(map(str, self.milestones))}"
 
     def at(self, step: int, total: int) -> tuple[float, float]:
         k = sum(1 for m in self.milestones if m <= step)
@@ -100,6 +110,9 @@ class Triangular(_Policy):
         if self.min_lr > self.max_lr:
             raise ValueError(f"min_lr ({self.min_lr}) must be <= max_lr ({self.max_lr})")
         return self
+
+    def label(self) -> str:
+        return f"{self.mode} {self.min_lr:g}-{self.max_lr:g} ss{self.step_size}"
 
     def at(self, step: int, total: int) -> tuple[float, float]:
         cycle = math.floor(1 + step / (2 * self.step_size))
@@ -170,6 +183,9 @@ class OneCycle(_Policy):
             n += 1
         return n
 
+    def label(self) -> str:
+        return f"one-cycle {self.min_lr:g}-{self.max_lr:g}"
+
     def at(self, step: int, total: int) -> tuple[float, float]:
         cycle, tail_steps = self._split(total)
         lo, hi = self.min_lr, self.max_lr
@@ -211,6 +227,9 @@ class OneCycleCosine(_Policy):
     def _cos(start: float, end: float, p: float) -> float:
         return start + (1.0 + math.cos(math.pi * (1.0 - p))) * (end - start) / 2.0
 
+    def label(self) -> str:
+        return f"one-cycle-cosine {self.max_lr:g}"
+
     def at(self, step: int, total: int) -> tuple[float, float]:
         pos = step / total
         start, peak, end = self.max_lr / self.div, self.max_lr, self.max_lr / self.div_final
@@ -245,6 +264,9 @@ class RangeTest(_Policy):
 
     def min_steps(self) -> int:
         return 2
+
+    def label(self) -> str:
+        return f"range-test {self.start_lr:g}-{self.end_lr:g}"
 
     def at(self, step: int, total: int) -> tuple[float, float]:
         f = step / (total - 1)
@@ -299,11 +321,11 @@ def make_schedule(policy: _Policy, total_steps: int) -> Schedule:
     return Schedule(policy, total_steps)
 
 
-def parse_policy(data: dict) -> _Policy:
-    """Validate a bare policy mapping (``{name: ..., key: value}``) into its model."""
-    from bench.spec import validate_model  # local: spec imports this module
-
-    name = data.get("name")
-    if name not in POLICIES:
-        raise SpecError("policy", name, " | ".join(POLICIES))
-    return validate_model(POLICIES[name], data, prefix="policy", source="policy")
+def label(data: dict) -> str:
+    """The label of a policy given as plain data (a run's resolved ``spec.policy``); the
+    bare name when the data are not a valid policy (an imported run's own policy)."""
+    name = data.get("name") if isinstance(data, dict) else None
+    try:
+        return POLICIES[name].model_validate(data).label()
+    except (KeyError, ValueError, TypeError):
+        return str(name)

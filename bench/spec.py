@@ -17,10 +17,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bench.architectures import NETWORKS
+from bench.backends import names as backend_names
 from bench.errors import BenchError, SpecError, SpecInvalid
 from bench.schedules import Policy
 
-BACKENDS = ("torch", "keras")
+BACKENDS = backend_names()  # the registry's (bench/backends.py)
 
 _Pos = Annotated[int, Field(ge=1)]
 _Size = Annotated[int, Field(ge=1)] | None
@@ -344,3 +345,14 @@ def shipped_spec(name: str) -> Path:
 
 def dump_yaml(data: dict) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+def parse_policy(data: dict):
+    """Validate a bare policy mapping (``{name: ..., key: value}``) into its model
+    (``bench schedule``: the policy keys without the spec around them)."""
+    from bench.schedules import POLICIES
+
+    name = data.get("name")
+    if name not in POLICIES:
+        raise SpecError("policy", name, " | ".join(POLICIES))
+    return validate_model(POLICIES[name], data, prefix="policy", source="policy")

@@ -107,7 +107,7 @@ def test_derivation_rules_exactly():
     with pytest.raises(ValueError, match="rule must be"):
         derive.derive("fastai", 0.01, 0.9, 100)
     # every derived policy validates as a spec policy
-    from bench.schedules import parse_policy
+    from bench.spec import parse_policy
 
     for rule in derive.RULES:
         for pol in derive.derive(rule, 0.03, 0.9, 50).values():

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.data import cifar, fashion_mnist, flowers17, tiny_imagenet
+from bench.data import cifar, fashion_mnist, flowers17, sources, tiny_imagenet
 from bench.data.splits import stratified_subset
 from bench.errors import SpecError
 
@@ -31,20 +31,30 @@ class DatasetInfo:
     n_test: int
     load: Callable[..., tuple]
     class_names: tuple[str, ...]
+    # locate(data_dir): where the files are, looking in the places this dataset is looked
+    # for (data_dir, $BENCH_DATA_DIR, the cache; Fashion-MNIST also the Debian package's
+    # folder) without downloading; raises DataError naming every place looked
+    locate: Callable[[Any], Any]
 
 
 DATASETS: dict[str, DatasetInfo] = {
     fashion_mnist.NAME: DatasetInfo(fashion_mnist.NAME, (28, 28, 1), 10, 60000, 10000,
-                                    lambda d, **kw: fashion_mnist.load(d, **kw), fashion_mnist.CLASS_NAMES),
+                                    lambda d, **kw: fashion_mnist.load(d, **kw), fashion_mnist.CLASS_NAMES,
+                                    lambda d: fashion_mnist.locate(d, allow_download=False)),
     "cifar10": DatasetInfo("cifar10", (32, 32, 3), 10, 50000, 10000,
                            lambda d, **kw: cifar.load("cifar10", d, **kw),
-                           ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")),
+                           ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+                           lambda d: sources.locate("cifar10", d, allow_download=False, folder_ok=cifar._folder_ok("cifar10"))),
     "cifar100": DatasetInfo("cifar100", (32, 32, 3), 100, 50000, 10000,
-                            lambda d, **kw: cifar.load("cifar100", d, **kw), tuple(str(i) for i in range(100))),
+                            lambda d, **kw: cifar.load("cifar100", d, **kw), tuple(str(i) for i in range(100)),
+                            lambda d: sources.locate("cifar100", d, allow_download=False, folder_ok=cifar._folder_ok("cifar100"))),
     "oxflower17": DatasetInfo("oxflower17", (224, 224, 3), 17, 1088, 272,
-                              lambda d, **kw: flowers17.load(d, **kw), flowers17.CLASS_NAMES),
+                              lambda d, **kw: flowers17.load(d, **kw), flowers17.CLASS_NAMES,
+                              lambda d: sources.locate("oxflower17", d, allow_download=False, folder_ok=flowers17._folder_ok)),
     "tiny_imagenet": DatasetInfo("tiny_imagenet", (64, 64, 3), 200, 100000, 10000,
-                                 lambda d, **kw: tiny_imagenet.load(d, **kw), tuple(str(i) for i in range(200))),
+                                 lambda d, **kw: tiny_imagenet.load(d, **kw), tuple(str(i) for i in range(200)),
+                                 lambda d: sources.locate("tiny_imagenet", d, allow_download=False,
+                                                          folder_ok=tiny_imagenet._folder_ok)),
 }
 
 

@@ -21,7 +21,8 @@ import numpy as np
 
 from bench import spec as S
 from bench.data import fashion_mnist as fm
-from bench.schedules import POLICIES, make_schedule, parse_policy
+from bench.schedules import POLICIES, make_schedule
+from bench.spec import parse_policy
 
 from conftest import REPO, needs_fmnist  # noqa: E402
 
