@@ -640,3 +640,25 @@ def test_one_cycle_last_step_is_exactly_final_lr_when_final_is_tiny():
 def test_one_cycle_final_lr_above_min_lr_is_refused():
     with pytest.raises(ValueError, match=r"final_lr \(0.5\) must be <= min_lr \(0.1\)"):
         OneCycle(min_lr=0.1, max_lr=1.0, final_lr=0.5)
+
+
+def test_every_policy_labels_itself():
+    """Tables and plots name a policy by its own label (no switch on names elsewhere)."""
+    from bench.schedules import POLICIES, label
+
+    examples = {
+        "constant": ({"lr": 0.05}, "constant 0.05"),
+        "multistep": ({"lr": 0.35, "milestones": [50, 70]}, "multistep 0.35 x0.1 @50,70"),
+        "triangular": ({"min_lr": 0.1, "max_lr": 1.0, "step_size": 200, "mode": "triangular2"},
+                       "triangular2 0.1-1 ss200"),
+        "one-cycle": ({"min_lr": 0.08, "max_lr": 0.8}, "one-cycle 0.08-0.8"),
+        "one-cycle-cosine": ({"max_lr": 0.4}, "one-cycle-cosine 0.4"),
+        "range-test": ({"start_lr": 1e-5, "end_lr": 10}, "range-test 1e-05-10"),
+    }
+    assert set(examples) == set(POLICIES)
+    for name, (keys, want) in examples.items():
+        assert POLICIES[name].model_validate({"name": name, **keys}).label() == want
+        assert label({"name": name, **keys}) == want
+    # an imported run's policy that is not one of ours: its bare name
+    assert label({"name": "inv", "gamma": 1e-4}) == "inv"
+    assert label({"name": "one-cycle"}) == "one-cycle"  # rates missing
