@@ -51,7 +51,7 @@ def test_gpu_suite_runs_end_to_end_on_a_cpu(tmp_path):
 
 def test_perf_bad_input():
     out = _bench("perf", "--suite", "gpu", "--backend", "keras")
-    assert out.returncode == 2 and "--suite gpu is PyTorch only; received --backend keras" in out.stderr
+    assert out.returncode == 2 and "--suite gpu runs on torch only; received --backend keras" in out.stderr
     out = _bench("perf", "--backend", "torch", "--steps", "10")
     assert out.returncode == 2 and "--steps must be >= 60" in out.stderr
 
