@@ -29,75 +29,18 @@ count) or no runs at all: inconclusive.
 
 from __future__ import annotations
 
-import csv
 import fnmatch
 import math
-import sys
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 from bench.errors import BenchError
-from bench.rundir import find_runs, read_summary
-
-# what a damaged run directory raises when read (a summary.json or spec.yaml edited or
-# truncated by hand or by another tool): readers skip such a directory with a warning
-UNREADABLE = (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError)
+from bench.rundir import Run, load_runs
 
 CLAIMS_FILE = Path(__file__).parent / "claims" / "claims.yaml"
 ALPHA = 0.05
-
-
-@dataclass
-class Run:
-    path: Path
-    spec: dict
-    summary: dict
-    evals: list[tuple[int, float, float | None]]  # step, acc, train seconds
-
-    def get(self, dotted: str):
-        cur = {"spec": self.spec, "summary": self.summary}
-        for part in dotted.split("."):
-            if not isinstance(cur, dict) or part not in cur:
-                return None
-            cur = cur[part]
-        return cur
-
-
-def load_runs(paths, stream=None) -> list[Run]:
-    stream = stream or sys.stderr
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        dirs = list(find_runs(paths))
-    for w in caught:
-        print(f"warning: {w.message}", file=stream)
-    runs = []
-    seen = set()
-    for d in dirs:
-        if d.name in seen:  # the same run reached through two paths counts once
-            print(f"warning: {d} repeats a run id already loaded; counted once", file=stream)
-            continue
-        seen.add(d.name)
-        try:
-            summary = read_summary(d)
-            spec = yaml.safe_load((d / "spec.yaml").read_text()) or {}
-            if not isinstance(summary, dict) or not isinstance(spec, dict):
-                raise ValueError("summary.json and spec.yaml must each hold a mapping")
-            evals = []
-            if (d / "evals.csv").is_file():
-                with open(d / "evals.csv") as f:
-                    for r in csv.DictReader(f):
-                        ts = r.get("train_wall_s")
-                        evals.append((int(float(r["step"])), float(r["test_acc"]),
-                                      float(ts) if ts not in (None, "") else None))
-        except UNREADABLE as e:
-            print(f"warning: skipping unreadable run directory {d} ({type(e).__name__}: {e})", file=stream)
-            continue
-        runs.append(Run(d, spec, summary, evals))
-    return runs
 
 
 def select(runs: list[Run], selector: dict) -> list[Run]:
@@ -133,7 +76,7 @@ def value(run: Run, metric: dict):
         elif name == "acc_at_epoch":
             if not s.get("steps_per_epoch"):
                 return None  # an imported run that does not say how long an epoch is
-            step = metric["epoch"] * s["steps_per_epoch"]
+            step = metric["epoch"] * s.get("steps_per_epoch")
         else:
             step = metric["step"]
         before = [a for st, a, _ in run.evals if st <= step]

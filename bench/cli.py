@@ -73,10 +73,12 @@ def _torchrun(args, argv) -> int:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
            "-m", "bench", *rest]
     code = subprocess.run(cmd).returncode
+    from bench.rundir import is_complete, read_summary
+
     # torchrun reports any failing worker as its own exit 1: the run's summary says what happened
-    summary = (Path(args.resume) if args.resume else Path(args.out) / s.run_id()) / "summary.json"
-    if summary.is_file():
-        status = json.loads(summary.read_text())["status"]
+    run_dir = Path(args.resume) if args.resume else Path(args.out) / s.run_id()
+    if is_complete(run_dir):
+        status = read_summary(run_dir).status
         return {"completed": EXIT_OK, "diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}[status]
     return code or EXIT_INTERNAL
 
@@ -195,8 +197,8 @@ def cmd_smoke(args) -> int:
     report, log = run_full(SMOKE_SUITE, "smoke", names, None, out)
     failed = [f"{f['run']}: exit {f['exit']}" for f in log["failed"]]
     for b in names:
-        accs = [s["final_test_acc"] or 0.0 for s in (read_summary(d) for d in find_runs([out], warn=False))
-                if s.get("backend") == b and s.get("kind") == "train"]
+        accs = [s.final_test_acc or 0.0 for s in (read_summary(d) for d in find_runs([out], warn=False))
+                if s.kind == "train" and s.backend == b]
         best = max(accs, default=0.0)
         ok = bool(accs) and best >= SMOKE_MIN_ACC
         print(f"smoke [{b}]: {len(accs)} runs, best final test acc {best:.4f} (needs >= {SMOKE_MIN_ACC}) -> "

@@ -14,15 +14,13 @@ import hashlib
 import json
 import math
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from bench.claims import UNREADABLE
-from bench.rundir import atomic_write, find_runs, make_out_dir, read_summary
+from bench import rundir
+from bench.rundir import atomic_write, make_out_dir
 
 
 def experiment_key(spec: dict) -> str:
@@ -44,47 +42,34 @@ def dataset_label(d: dict) -> str:
 
 
 def load_runs(paths, stream=None) -> pd.DataFrame:
-    """One row per complete run directory; incomplete ones are named in a warning."""
+    """One row per complete training run (:func:`bench.rundir.load_runs`, which names every
+    directory it skips in a warning)."""
     stream = stream or sys.stderr
     rows = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        dirs = list(find_runs(paths))
-    for w in caught:
-        print(f"warning: {w.message}", file=stream)
-    for d in dirs:
+    for run in rundir.load_runs(paths, stream, kinds={"train"}):
         try:
-            summary = read_summary(d)
-            if summary.get("kind", "train") != "train":
-                continue
-            spec = yaml.safe_load((d / "spec.yaml").read_text())
-            row = _row(d, spec, summary)
-        except UNREADABLE as e:
-            print(f"warning: skipping unreadable run directory {d} ({type(e).__name__}: {e})", file=stream)
-            continue
-        rows.append(row)
+            rows.append(_row(run))
+        except (KeyError, TypeError, AttributeError) as e:  # a spec.yaml edited by hand
+            rundir.warn_skip(stream, "unreadable", run.path, f"spec.yaml: {type(e).__name__}: {e}")
     df = pd.DataFrame(rows)
     if not df.empty:
         df["run_id"] = [Path(p).name for p in df["run_dir"]]
-        dup = df[df.duplicated("run_id")]
-        for p in dup["run_dir"]:
-            print(f"warning: {p} repeats a run id already loaded (same spec and seed); counted once", file=stream)
-        df = df.drop_duplicates("run_id").reset_index(drop=True)
     return df
 
 
-def _row(d: Path, spec: dict, summary: dict) -> dict:
+def _row(run: rundir.Run) -> dict:
+    spec, s = run.spec, run.summary
     row = {
-        "run_dir": str(d), "experiment": experiment_key(spec), "network": spec["network"]["name"],
+        "run_dir": str(run.path), "experiment": experiment_key(spec), "network": spec["network"]["name"],
         "dataset": dataset_label(spec["dataset"]), "policy": policy_label(spec["policy"]),
-        "batch_size": spec["batch_size"], "budget": summary.get("total_steps"),
-        "backend": summary["backend"], "seed": spec["seed"], "status": summary["status"],
-        "final_acc": summary["final_test_acc"], "best_acc": summary["best_test_acc"],
-        "images_per_s": summary["images_per_s"], "train_s": summary["train_s"],
+        "batch_size": spec["batch_size"], "budget": s.total_steps,
+        "backend": s.backend, "seed": spec["seed"], "status": s.status,
+        "final_acc": s.final_test_acc, "best_acc": s.best_test_acc,
+        "images_per_s": s.images_per_s, "train_s": s.train_s,
     }
-    for t, hit in (summary.get("targets") or {}).items():
-        row[f"steps@{t}"] = math.inf if hit is None else hit["step"]
-        row[f"s@{t}"] = math.inf if hit is None else hit["train_s"]
+    for t, hit in s.targets.items():
+        row[f"steps@{t}"] = math.inf if hit is None else hit.step
+        row[f"s@{t}"] = math.inf if hit is None else hit.train_s
     return row
 
 

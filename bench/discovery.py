@@ -26,7 +26,15 @@ from bench import lrfind
 from bench.errors import BenchError
 from bench.plots import plot_overlay, plot_range_test
 from bench.progress import Progress
-from bench.rundir import SUMMARY_SCHEMA, atomic_write, write_json
+from bench.rundir import (
+    LrFindSummary,
+    Meta,
+    SweepSummary,
+    TuneSummary,
+    atomic_write,
+    write_meta,
+    write_summary,
+)
 from bench.runner import build_meta, prepare
 from bench.spec import Spec, dump_yaml, validate_model
 
@@ -61,11 +69,11 @@ def _check_metric(data, metric: str) -> None:
                          "set dataset.val_size (e.g. --set dataset.val_size=5000)")
 
 
-def write_lr_find(root: Path, spec: Spec, result: lrfind.RangeTestResult, meta: dict, p: dict) -> Path:
+def write_lr_find(root: Path, spec: Spec, result: lrfind.RangeTestResult, meta: Meta, p: dict) -> Path:
     d = root / spec.run_id()
     d.mkdir(parents=True, exist_ok=True)
     atomic_write(d / "spec.yaml", dump_yaml(spec.resolved()))
-    write_json(d / "meta.json", {**meta, "run_id": spec.run_id()})
+    write_meta(d, meta.model_copy(update={"run_id": spec.run_id()}))
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(LR_FIND_COLUMNS)
@@ -77,21 +85,19 @@ def write_lr_find(root: Path, spec: Spec, result: lrfind.RangeTestResult, meta: 
                           f"momentum {result.momentum:g}, weight decay {spec.optimizer.decay:g}; "
                           f"stopped: {result.stop_reason}")
     lrs, v = result.curve()
-    summary = {
-        "schema": SUMMARY_SCHEMA, "run_id": spec.run_id(), "kind": "lr_find",
-        "status": "diverged" if result.stop_reason == "non-finite loss" else "completed",
-        "backend": spec.backend, "steps_done": len(result.rows), "final_test_acc": None, "best_test_acc": None,
-        "best_step": None, "targets": {}, "images_per_s": None, "train_s": None, "eval_s": None,
-        "diverged_at": result.stopped_at if result.stop_reason == "non-finite loss" else None,
-        "metric": result.metric, "momentum": result.momentum, "weight_decay": spec.optimizer.decay,
-        "start_lr": result.start_lr, "end_lr": result.end_lr, "mode": result.mode, "steps": result.steps,
-        "beta": p["beta"], "stop_factor": p["stop_factor"], "eval_every": p["eval_every"],
-        "stop_reason": result.stop_reason, "stopped_at_lr": result.rows[-1]["lr"] if result.rows else None,
-        "min_value": result.min_loss(), "lr_at_min": _lr_at_best(result),
-        "suggestions": result.suggestions, "report_offset_decades": lrfind.REPORT_OFFSET_DECADES,
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    write_json(d / "summary.json", summary)
+    write_summary(d, LrFindSummary(
+        run_id=spec.run_id(), status="diverged" if result.stop_reason == "non-finite loss" else "completed",
+        backend=spec.backend, steps_done=len(result.rows), final_test_acc=None, best_test_acc=None,
+        best_step=None, targets={}, images_per_s=None, train_s=None, eval_s=None,
+        diverged_at=result.stopped_at if result.stop_reason == "non-finite loss" else None,
+        metric=result.metric, momentum=result.momentum, weight_decay=spec.optimizer.decay,
+        start_lr=result.start_lr, end_lr=result.end_lr, mode=result.mode, steps=result.steps,
+        beta=p["beta"], stop_factor=p["stop_factor"], eval_every=p["eval_every"],
+        stop_reason=result.stop_reason, stopped_at_lr=result.rows[-1]["lr"] if result.rows else None,
+        min_value=result.min_loss(), lr_at_min=_lr_at_best(result),
+        suggestions=result.suggestions, report_offset_decades=lrfind.REPORT_OFFSET_DECADES,
+        finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    ))
     return d
 
 
@@ -225,13 +231,13 @@ def sweep(sess: Session, param: str, values=None, out: Path | None = None) -> tu
                      f"{spec.name} ({spec.backend}): fine weight-decay search around {x:g}", ylabel)
     best = pick(rows, param)
     _write_table(root, rows, "sweep")
-    summary = {"schema": SUMMARY_SCHEMA, "kind": "sweep", "param": param, "backend": spec.backend, "seed": spec.seed,
-               "metric": p["metric"], "values": [r["value"] for r in rows], "suggestion": best["value"],
-               "suggestion_rule": "lowest minimum of the metric; ties within 1%: "
-                                  + ("the largest weight decay" if param == "weight-decay" else "the latest divergence"),
-               "c_at_suggestion": best.get("suggest_report"), "rows": rows}
-    write_json(root / "summary.json", summary)
-    return root, summary
+    summary = write_summary(root, SweepSummary(
+        param=param, backend=spec.backend, seed=spec.seed, metric=p["metric"], values=[r["value"] for r in rows],
+        suggestion=best["value"],
+        suggestion_rule="lowest minimum of the metric; ties within 1%: "
+                        + ("the largest weight decay" if param == "weight-decay" else "the latest divergence"),
+        c_at_suggestion=best.get("suggest_report"), rows=rows))
+    return root, summary.dump()
 
 
 def tune(spec: Spec, out: Path, p: dict, k: float = 4, clr_div: float = 4, progress: bool = True,
@@ -277,9 +283,8 @@ def tune(spec: Spec, out: Path, p: dict, k: float = 4, clr_div: float = 4, progr
              {"step": "momentum sweep", "value": m, "pick": msweep["c_at_suggestion"]},
              {"step": "weight-decay sweep", "value": wd, "pick": c}]
     _write_table(root, table, "tune")
-    summary = {"schema": SUMMARY_SCHEMA, "kind": "tune", "backend": spec.backend, "seed": spec.seed,
-               "metric": p["metric"], "c": c, "log10_c": math.log10(c), "momentum": m, "weight_decay": wd,
-               "first_lr_find": {"dir": first_dir.name, "suggestions": first.suggestions},
-               "specs": written, "k": k, "clr_div": clr_div}
-    write_json(root / "summary.json", summary)
-    return root, summary
+    summary = write_summary(root, TuneSummary(
+        backend=spec.backend, seed=spec.seed, metric=p["metric"], c=c, log10_c=math.log10(c), momentum=m,
+        weight_decay=wd, first_lr_find={"dir": first_dir.name, "suggestions": first.suggestions},
+        specs=written, k=k, clr_div=clr_div))
+    return root, summary.dump()

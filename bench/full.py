@@ -111,8 +111,8 @@ def _run_sequential(todo, out: Path, stream, log: dict) -> None:
             return
         if is_complete(d):
             s = read_summary(d)
-            acc = s.get("final_test_acc")
-            print(f"{label}: {s['status']}, final acc {'n/a' if acc is None else f'{acc:.4f}'} "
+            acc = s.final_test_acc
+            print(f"{label}: {s.status}, final acc {'n/a' if acc is None else f'{acc:.4f}'} "
                   f"({time.perf_counter() - t0:.0f}s)", file=stream, flush=True)
 
 
@@ -166,7 +166,7 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
     for k, job in enumerate(jobs, 1):
         d = out / job.spec.run_id()
         label = f"[{k}/{len(jobs)}] {job.cell} {job.backend} s{job.seed}"
-        status = read_summary(d).get("status") if is_complete(d) else None
+        status = read_summary(d).status if is_complete(d) else None
         if status == "completed" or (status == "diverged" and not retry_diverged):
             hint = " (--retry-diverged runs it again)" if status == "diverged" else ""
             print(f"{label}: already {status} ({d.name}){hint}", file=stream)
@@ -198,7 +198,7 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
                 signal.signal(sig, h)
     for _, run_id, label in todo:
         d = out / run_id
-        status = read_summary(d)["status"] if is_complete(d) else None
+        status = read_summary(d).status if is_complete(d) else None
         if status in ("completed", "diverged"):
             log["ran"].append({"run": run_id, "status": status})
         elif log.get("interrupted"):

@@ -25,7 +25,15 @@ import re
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.rundir import EVAL_COLUMNS, STEP_COLUMNS, SUMMARY_SCHEMA, atomic_write, write_json
+from bench.rundir import (
+    EVAL_COLUMNS,
+    STEP_COLUMNS,
+    Meta,
+    ReferenceSummary,
+    atomic_write,
+    write_meta,
+    write_summary,
+)
 from bench.spec import apply_sets, dump_yaml
 
 _TS = re.compile(r"^[IWEF](\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d+)")
@@ -227,20 +235,20 @@ def import_caffe_log(path: str | Path, out: str | Path, sets=(), batch_size: int
     atomic_write(d / "evals.csv", _csv(EVAL_COLUMNS, [(e["step"], "", "test", e["loss"], e["acc"], e["train_s"],
                                                        e["eval_s"]) for e in evals]))
     atomic_write(d / "spec.yaml", dump_yaml(spec))
-    write_json(d / "meta.json", {"harness_version": None, "imported_from": str(path), "command": "bench import caffe-log",
-                                 "device": {"type": "cuda", "name": "from the log"}, "seed": spec["seed"],
-                                 "notes": "evaluations are 200 x 125 = 25,000 images: the 10,000 test images wrap "
-                                          "(claims.md); batch-norm statistics per GPU over 125 images"})
+    write_meta(d, Meta(harness_version=None, imported_from=str(path), command="bench import caffe-log",
+                       device={"type": "cuda", "name": "from the log"}, seed=spec["seed"],
+                       notes="evaluations are 200 x 125 = 25,000 images: the 10,000 test images wrap "
+                             "(claims.md); batch-norm statistics per GPU over 125 images"))
     best = max(evals, key=lambda e: e["acc"])
     total_train = train_s(log["t_last"])
-    write_json(d / "summary.json", {
-        "schema": SUMMARY_SCHEMA, "run_id": run_id, "kind": "reference", "status": "completed" if log["done"] else "interrupted",
-        "backend": "caffe", "steps_done": max(e["step"] for e in evals), "total_steps": max_iter,
-        "final_test_acc": evals[-1]["acc"], "best_test_acc": best["acc"], "best_step": best["step"],
-        "targets": _first_reach(evals, spec["targets"]), "images_per_s": None, "train_s": total_train,
-        "eval_s": log["test_s"], "diverged_at": None,
-        "wall_s_with_testing": (log["t_last"] - t0).total_seconds(),
-    })
+    write_summary(d, ReferenceSummary(
+        run_id=run_id, status="completed" if log["done"] else "interrupted",
+        backend="caffe", steps_done=max(e["step"] for e in evals), total_steps=max_iter,
+        final_test_acc=evals[-1]["acc"], best_test_acc=best["acc"], best_step=best["step"],
+        targets=_first_reach(evals, spec["targets"]), images_per_s=None, train_s=total_train,
+        eval_s=log["test_s"], diverged_at=None,
+        wall_s_with_testing=(log["t_last"] - t0).total_seconds(),
+    ))
     return d
 
 
@@ -272,17 +280,18 @@ def import_keras_csv(path: str | Path, out: str | Path, sets=()) -> Path:
         except (TypeError, ValueError) as e:
             raise BenchError(f"{path}, line {i}: epoch must be an integer and {acc_key}, val_loss numbers; "
                              f"received epoch={r.get('epoch')!r}, {acc_key}={r.get(acc_key)!r} ({e})") from None
+    best = max(evals, key=lambda e: e["acc"])
+    summary = ReferenceSummary(
+        run_id=run_id, status="completed", backend="keras-csv",
+        steps_done=len(rows), final_test_acc=evals[-1]["acc"], best_test_acc=best["acc"],
+        best_step=best["step"], targets=_first_reach(evals, spec["targets"]), images_per_s=None,
+        train_s=None, eval_s=None, diverged_at=None, step_unit="epoch")  # checked before anything is written
     d = _run_dir(out, run_id)  # only once the file has been read: a bad file leaves nothing behind
     atomic_write(d / "evals.csv", _csv(EVAL_COLUMNS, [(e["step"], e["step"], "test", e["loss"], e["acc"], "", "")
                                                       for e in evals]))
     atomic_write(d / "steps.csv", _csv(STEP_COLUMNS, []))
     atomic_write(d / "spec.yaml", dump_yaml(spec))
-    write_json(d / "meta.json", {"imported_from": str(path), "command": "bench import keras-csv",
-                                 "notes": "steps in evals.csv are epochs (a CSVLogger row per epoch)"})
-    best = max(evals, key=lambda e: e["acc"])
-    write_json(d / "summary.json", {
-        "schema": SUMMARY_SCHEMA, "run_id": run_id, "kind": "reference", "status": "completed", "backend": "keras-csv",
-        "steps_done": len(rows), "final_test_acc": evals[-1]["acc"], "best_test_acc": best["acc"],
-        "best_step": best["step"], "targets": _first_reach(evals, spec["targets"]), "images_per_s": None,
-        "train_s": None, "eval_s": None, "diverged_at": None, "step_unit": "epoch"})
+    write_meta(d, Meta(imported_from=str(path), command="bench import keras-csv",
+                       notes="steps in evals.csv are epochs (a CSVLogger row per epoch)"))
+    write_summary(d, summary)
     return d

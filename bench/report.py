@@ -19,26 +19,26 @@ import yaml
 from bench import claims as claims_mod
 from bench import compare as compare_mod
 from bench.plots import _plt, save_png
-from bench.rundir import atomic_write, make_out_dir
+from bench.rundir import atomic_write, load_runs, make_out_dir
 
 
 def _curves(runs):
     """(network, dataset) -> (policy label, backend) -> list of (steps, epochs, seconds, acc) arrays."""
     groups = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        if r.summary.get("kind") not in ("train", "reference") or not r.evals or r.summary.get("status") == "interrupted":
+        s = r.summary
+        if s.kind not in ("train", "reference") or not r.evals or s.status == "interrupted":
             continue
         spec = r.spec
-        spe = r.summary.get("steps_per_epoch") or 0
-        steps = np.array([e[0] for e in r.evals], float)
-        acc = np.array([e[1] for e in r.evals], float)
-        secs = np.array([np.nan if e[2] is None else e[2] for e in r.evals], float)
+        spe = s.steps_per_epoch or 0
+        steps = np.array([e.step for e in r.evals], float)
+        acc = np.array([e.acc for e in r.evals], float)
+        secs = np.array([np.nan if e.train_s is None else e.train_s for e in r.evals], float)
         epochs = steps / spe if spe else np.full_like(steps, np.nan)
         key = (spec["network"]["name"], compare_mod.dataset_label(spec["dataset"]))
-        pol = compare_mod.policy_label(spec["policy"]) + (f" [{spec['name']}]" if r.summary.get("kind") == "reference" else "")
+        pol = compare_mod.policy_label(spec["policy"]) + (f" [{spec['name']}]" if s.kind == "reference" else "")
         pkey = yaml.safe_dump(spec.get("policy"), sort_keys=True)  # hashable
-        groups[key][(pol, r.summary.get("backend"), pkey, r.summary.get("total_steps"))].append(
-            (steps, epochs, secs, acc))
+        groups[key][(pol, s.backend, pkey, s.total_steps)].append((steps, epochs, secs, acc))
     return groups
 
 
@@ -104,7 +104,7 @@ def make_report(paths, out_dir, claims_file=None, log: dict | None = None, toler
     import pandas as pd
 
     atomic_write(out / "claims.csv", pd.DataFrame(rows).to_csv(index=False))
-    runs = claims_mod.load_runs(paths)
+    runs = load_runs(paths)
     plots = [plot_group(k, v, out) for k, v in sorted(_curves(runs).items())]
     lines = ["# Report", "",
              f"Generated {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} on {platform.node()} "

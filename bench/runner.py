@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import json
 import os
 import platform
 import shutil
@@ -25,7 +24,16 @@ from bench import data as datasets
 from bench.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, BenchError
 from bench.loop import Stop, run_loop, warmup_steps
 from bench.progress import Progress
-from bench.rundir import SUMMARY_SCHEMA, RunWriter, is_complete, make_out_dir, read_summary
+from bench.rundir import (
+    Meta,
+    Resume,
+    RunWriter,
+    TrainSummary,
+    is_complete,
+    make_out_dir,
+    read_meta,
+    read_summary,
+)
 from bench.spec import Spec, dump_yaml
 
 
@@ -62,28 +70,28 @@ class NullWriter:
         return lambda *a, **k: None
 
 
-def build_meta(spec: Spec, trainer, data, command: str | None = None) -> dict:
+def build_meta(spec: Spec, trainer, data, command: str | None = None) -> Meta:
     """meta.json: versions, device, threads, commit, seed, data provenance."""
     desc = trainer.describe()
-    return {
-        "harness_version": __version__,
-        "git_commit": git_commit(),
-        "command": command or " ".join(sys.argv),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "hostname": platform.node(),
-        "framework": desc.pop("framework"),
-        "device": desc.pop("device"),
-        "threads": desc.pop("threads"),
-        "world_size": desc.pop("world_size", 1),
-        "seed": spec.seed,
-        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "run_id": spec.run_id(),
-        "data": {"source": data.source, "train": len(data.train_y), "val": len(data.val_y),
-                 "test": len(data.test_y), "eval": None if data.eval_idx is None else len(data.eval_idx),
-                 "mean": data.mean, "std": data.std},
+    return Meta(
+        harness_version=__version__,
+        git_commit=git_commit(),
+        command=command or " ".join(sys.argv),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        hostname=platform.node(),
+        framework=desc.pop("framework"),
+        device=desc.pop("device"),
+        threads=desc.pop("threads"),
+        world_size=desc.pop("world_size", 1),
+        seed=spec.seed,
+        started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        run_id=spec.run_id(),
+        data={"source": data.source, "train": len(data.train_y), "val": len(data.val_y),
+              "test": len(data.test_y), "eval": None if data.eval_idx is None else len(data.eval_idx),
+              "mean": data.mean, "std": data.std},
         **desc,
-    }
+    )
 
 
 def check_disk(out_root: Path, spec: Spec, trainer, total: int) -> dict:
@@ -187,7 +195,9 @@ def _check_budget(spec: Spec, n_train: int | None = None) -> int:
 
 def run(spec: Spec, out_root: str | Path, *, overwrite: bool = False, progress: bool = True,
         command: str | None = None, stop_at: int | None = None) -> tuple[Path, dict, int]:
-    """One run from the start. ``stop_at``: stop as if interrupted after that many updates."""
+    """One run from the start. ``stop_at``: stop as if interrupted after that many updates.
+
+    Returns the run directory, the summary as written (summary.json's object) and the exit code."""
     out_root = Path(out_root)
     run_dir = out_root / spec.run_id()
     _check_budget(spec)
@@ -213,7 +223,7 @@ def run(spec: Spec, out_root: str | Path, *, overwrite: bool = False, progress: 
         writer = RunWriter(run_dir) if rank == 0 else NullWriter()
         writer.write_spec(dump_yaml(spec.resolved()))
         meta = build_meta(spec, trainer, data, command)
-        meta["disk"] = disk
+        meta.disk = disk
         writer.write_meta(meta)
         return _train(spec, run_dir, trainer, data, writer, total, progress and rank == 0, rank,
                       stop=Stop(at=stop_at))
@@ -256,11 +266,11 @@ def resume(run_dir: str | Path, *, progress: bool = True, command: str | None = 
             (run_dir / "summary.json").unlink(missing_ok=True)  # running again: incomplete until it ends
             ckpt_mod.truncate_records(run_dir, ck)
             writer = RunWriter(run_dir, resume=True)
-            meta = json.loads((run_dir / "meta.json").read_text())
-            meta.setdefault("resumes", []).append({
-                "at_step": ck.step, "checkpoint": ck.reason, "command": command or " ".join(sys.argv),
-                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "git_commit": git_commit(),
-                "hostname": platform.node()})
+            meta = read_meta(run_dir)
+            meta.resumes = [*meta.resumes, Resume(
+                at_step=ck.step, checkpoint=ck.reason, command=command or " ".join(sys.argv),
+                at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), git_commit=git_commit(),
+                hostname=platform.node())]
             writer.write_meta(meta)
         return _train(spec, run_dir, trainer, data, writer, total, progress and rank == 0, rank,
                       stop=Stop(at=stop_at), start=ck)
@@ -286,33 +296,31 @@ def _train(spec, run_dir, trainer, data, writer, total, progress, rank, *, stop,
         ips = timed_steps * spec.batch_size / timed_s
     else:
         ips = outcome.steps_done * spec.batch_size / outcome.train_s if outcome.train_s else None
-    summary = {
-        "schema": SUMMARY_SCHEMA,
-        "run_id": spec.run_id(),
-        "kind": "train",
-        "status": outcome.status,
-        "backend": spec.backend,
-        "steps_done": outcome.steps_done,
-        "total_steps": total,
-        "steps_per_epoch": len(data.train_y) // spec.batch_size,
-        "final_test_acc": outcome.final_test_acc,
-        "final_test_loss": outcome.final_test_loss,
-        "best_test_acc": None if best is None else best[3],
-        "best_step": None if best is None else best[0],
-        "targets": targets_reached(spec, evals),
-        "images_per_s": ips,
-        "train_s": outcome.train_s,
-        "eval_s": outcome.eval_s,
-        "checkpoint_s": outcome.checkpoint_s,
-        "warmup_steps": warm,
-        "warmup_s": outcome.warmup_s,
-        "diverged_at": outcome.diverged_at,
-        "checkpoint_step": outcome.checkpointed_at,
-        "resumed_from": None if start is None else start.step,
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+    summary = TrainSummary(
+        run_id=spec.run_id(),
+        status=outcome.status,
+        backend=spec.backend,
+        steps_done=outcome.steps_done,
+        total_steps=total,
+        steps_per_epoch=len(data.train_y) // spec.batch_size,
+        final_test_acc=outcome.final_test_acc,
+        final_test_loss=outcome.final_test_loss,
+        best_test_acc=None if best is None else best[3],
+        best_step=None if best is None else best[0],
+        targets=targets_reached(spec, evals),
+        images_per_s=ips,
+        train_s=outcome.train_s,
+        eval_s=outcome.eval_s,
+        checkpoint_s=outcome.checkpoint_s,
+        warmup_steps=warm,
+        warmup_s=outcome.warmup_s,
+        diverged_at=outcome.diverged_at,
+        checkpoint_step=outcome.checkpointed_at,
+        resumed_from=None if start is None else start.step,
+        finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
     writer.write_summary(summary)
     if rank == 0 and outcome.status != "interrupted":
         ckpt_mod.remove(run_dir)  # a checkpoint is for resuming: an ended run needs none
     code = {"completed": EXIT_OK, "diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}[outcome.status]
-    return run_dir, summary, code
+    return run_dir, summary.dump(), code

@@ -141,7 +141,7 @@ def test_sigkill_leaves_a_directory_every_reader_skips(capsys, tiny, base_spec):
                      "steps_done": 60, "total_steps": 60, "steps_per_epoch": 31, "final_test_acc": 0.8,
                      "best_test_acc": 0.8, "best_step": 60, "targets": {}, "images_per_s": 1.0, "train_s": 6.0,
                      "eval_s": 0.1, "diverged_at": None})
-    warning = f"skipping incomplete run directory (no summary.json): {killed}"
+    warning = f"skipping incomplete run directory {killed} (no summary.json)"
     for argv in (["compare", root, "--out", tiny["dir"] / "c"], ["claims", root],
                  ["report", root, "--out", tiny["dir"] / "rep"]):
         try:

@@ -75,7 +75,7 @@ def test_changing_lr_and_momentum_never_retrace():
     for s in range(20):
         lr, mom = sched(s)
         t.train_step(np.arange(8) + (s % 7) * 8, None, lr, mom)
-        assert t.lr.numpy() == lr and t.momentum.numpy() == mom
+        assert t.opt.lr.numpy() == lr and t.opt.momentum.numpy() == mom
     out = t.collect()
     assert out.shape == (20, 2) and np.isfinite(out).all()
     assert t._step.experimental_get_tracing_count() == 1
@@ -119,4 +119,4 @@ def test_range_test_restores_state_and_changes_decay_without_retracing():
     for a, b in zip(before["model"] + before["buffers"], after["model"] + after["buffers"]):
         np.testing.assert_array_equal(a, b)
     assert res.rows and t._step.experimental_get_tracing_count() == 1
-    assert float(t.decay.numpy()) == 1e-3
+    assert float(t.opt.decay.numpy()) == 1e-3
