@@ -30,7 +30,7 @@ def tests(session, backend):
 
 @nox.session
 def parity(session):
-    """Cross-backend parity (tests/test_parity.py), both frameworks installed."""
+    """Cross-backend parity (tests/parity/test_parity.py), both frameworks installed."""
     install(session, "-e", ".[torch,keras,dev]")
     session.run("pytest", "-m", "parity", *session.posargs)
 

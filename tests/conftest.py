@@ -1,10 +1,6 @@
-import os
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 @pytest.fixture
@@ -25,23 +21,13 @@ def base_spec() -> dict:
     }
 
 
-def have_fmnist() -> bool:
-    return all((FMNIST / f).exists() for f in ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz")) or bool(
-        os.environ.get("BENCH_DATA_DIR")
-    )
-
-
-needs_fmnist = pytest.mark.skipif(not have_fmnist(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
-
-
-# One framework per process: a pytest session runs either the core and torch tests
-# (default) or the Keras tests (--backend keras). Modules of the other framework are not
-# even collected, so torch and TensorFlow are never imported together.
-KERAS_ONLY = ("test_keras_",)
-TORCH_ONLY = ("test_torch_", "test_run_torch")
-# benchmarks collected under either --backend: framework-free, or one test per backend that
-# skips itself in the other backend's process (they import a framework only inside a test)
-EITHER_BACKEND = ("test_data_costs.py", "test_eval_share.py")
+# One framework per process. A pytest session runs either the default process (the core,
+# the PyTorch backend, cross-backend parity) or, with --backend keras, the Keras backend
+# alone, so torch and TensorFlow are never imported together. Each folder's conftest says
+# when its tests are collected: tests/backends/conftest.py picks the backend folder,
+# tests/benchmarks/conftest.py the benchmarks; core/ and parity/ run in the default process.
+TESTS = Path(__file__).resolve().parent
+DEFAULT_PROCESS_ONLY = ("core", "parity")
 
 
 def pytest_addoption(parser):
@@ -50,9 +36,7 @@ def pytest_addoption(parser):
 
 
 def pytest_ignore_collect(collection_path, config):
-    name = collection_path.name
-    if name in EITHER_BACKEND:
-        return None
-    if config.getoption("--backend") == "keras":
-        return name.startswith("test_") and not name.startswith(KERAS_ONLY)
-    return name.startswith(KERAS_ONLY) or None
+    if (config.getoption("--backend") != "torch" and collection_path.parent == TESTS
+            and collection_path.name in DEFAULT_PROCESS_ONLY):
+        return True
+    return None

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from common import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "golden"))
 import golden  # noqa: E402

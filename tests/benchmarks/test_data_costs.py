@@ -1,6 +1,6 @@
 """Benchmark (run by `nox -s bench`, skipped by the default test run): data and schedule costs.
 
-Framework-free: collected under either ``--backend`` (tests/conftest.py), imports neither
+Framework-free: collected under either ``--backend`` (tests/benchmarks/conftest.py), imports neither
 torch nor TensorFlow. Writes results/benchmarks/data_costs.json (the run under each backend
 rewrites it; the numbers do not depend on the backend).
 
@@ -24,7 +24,7 @@ from bench.data import fashion_mnist as fm
 from bench.schedules import POLICIES, make_schedule
 from bench.spec import parse_policy
 
-from conftest import REPO, needs_fmnist  # noqa: E402
+from common import REPO, needs_fmnist  # noqa: E402
 
 OUT = REPO / "results" / "benchmarks" / "data_costs.json"
 STEP_MS = 16.0  # one simple-CNN training step (batch 128) measured on this 2-core CPU

@@ -3,7 +3,7 @@
 Issue 8's target: evaluation <= 5% of wall clock at the default cadence of the shipped
 specs (bench/specs/*.yaml and the fashion-mnist suite: every 100 steps on a fixed
 stratified 2,000 of the test set, batch 128). One test per backend; this module is
-collected under either ``--backend`` (tests/conftest.py) and each test skips itself in the
+collected under either ``--backend`` (tests/benchmarks/conftest.py) and each test skips itself in the
 other backend's process, so one process still imports one framework (through the runner).
 
 The shipped ``fashion_mnist_one_cycle`` spec is run through ``bench.runner.run`` with its
@@ -21,7 +21,7 @@ import yaml
 from bench import spec as S
 from bench.loop import warmup_steps
 
-from conftest import REPO, needs_fmnist  # noqa: E402
+from common import REPO, needs_fmnist  # noqa: E402
 
 STEPS = 300
 REPEATS = 3

@@ -1,0 +1,14 @@
+"""The Keras trainer fulfils the trainer contract (bench.backends.Trainer)."""
+
+import pytest
+
+from common import needs_fmnist
+
+pytest.importorskip("keras")
+pytestmark = [pytest.mark.keras, needs_fmnist]
+
+
+def test_trainer_conformance(tmp_path):
+    from conformance_check import check
+
+    check("keras", tmp_path)

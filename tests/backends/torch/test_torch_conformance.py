@@ -1,0 +1,14 @@
+"""The PyTorch trainer fulfils the trainer contract (bench.backends.Trainer)."""
+
+import pytest
+
+from common import needs_fmnist
+
+pytest.importorskip("torch")
+pytestmark = [pytest.mark.torch, needs_fmnist]
+
+
+def test_trainer_conformance(tmp_path):
+    from conformance_check import check
+
+    check("torch", tmp_path)

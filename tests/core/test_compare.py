@@ -1,0 +1,92 @@
+"""bench compare: grouping, statistics, flags and files, on run directories the test writes."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from bench import spec as S
+from bench.compare import compare, load_runs, table
+from bench.rundir import RunWriter
+
+from common import REPO
+
+
+def _run(root, base, backend, seed, final, targets, status="completed", sets=()):
+    s = S.build(base, [f"backend={backend}", f"seed={seed}", *sets])
+    w = RunWriter(root / s.run_id())
+    w.write_spec(S.dump_yaml(s.resolved()))
+    w.write_summary({
+        "run_id": s.run_id(), "kind": "train", "status": status, "backend": backend, "steps_done": 60,
+        "total_steps": 60, "final_test_acc": final, "best_test_acc": None if final is None else final + 0.01,
+        "best_step": 60, "targets": targets, "images_per_s": 1000.0 + seed, "train_s": 10.0, "eval_s": 1.0,
+        "diverged_at": None,
+    })
+    return root / s.run_id()
+
+
+@pytest.fixture
+def runs(tmp_path, base_spec):
+    hit = lambda step: {"step": step, "train_s": step / 10}  # noqa: E731
+    for seed, acc, st in [(0, 0.90, 100), (1, 0.92, 200), (2, 0.94, None)]:
+        _run(tmp_path, base_spec, "torch", seed, acc, {"0.5": hit(20), "0.99": None if st is None else hit(st)})
+    for seed, acc in [(0, 0.88), (1, 0.90)]:
+        _run(tmp_path, base_spec, "keras", seed, acc, {"0.5": hit(40), "0.99": None})
+    # another experiment (constant policy), torch only, one diverged seed
+    const = ["policy={name: constant, lr: 0.05}"]
+    _run(tmp_path, base_spec, "torch", 0, 0.8, {"0.5": hit(20), "0.99": None}, sets=const)
+    _run(tmp_path, base_spec, "torch", 1, None, {"0.5": None, "0.99": None}, status="diverged", sets=const)
+    return tmp_path
+
+
+def test_grouping_statistics_and_flag(runs):
+    tab = table(load_runs([runs]), tolerance=0.01)
+    assert len(tab) == 2
+    oc = tab[tab["policy"] == "one-cycle 0.01-0.1"].iloc[0]
+    assert oc["torch seeds"] == "3" and oc["keras seeds"] == "2"
+    assert oc["torch final acc"] == "0.9200 ± 0.0200"
+    assert oc["keras final acc"] == "0.8900 ± 0.0141"
+    assert oc["torch steps→0.99"] == "200 (2/3)"  # median with the run that never got there slowest
+    assert oc["keras steps→0.99"] == "never (0/2)"
+    assert oc["torch steps→0.5"] == "20 (3/3)" and oc["keras s→0.5"] == "4.0 (2/2)"
+    assert oc["Δ final (torch−keras)"] == "+0.0300" and oc["flag"] == "> 0.01"
+    assert table(load_runs([runs]), tolerance=0.05).iloc[0]["flag"] == ""
+    const = tab[tab["policy"] == "constant 0.05"].iloc[0]
+    assert const["torch seeds"] == "2 (1 diverged)" and const["torch final acc"] == "0.8000"
+
+
+def test_incomplete_and_duplicate_runs_are_named(runs, tmp_path_factory, base_spec, capsys):
+    broken = runs / "half-written"
+    broken.mkdir()
+    (broken / "spec.yaml").write_text("name: x\n")
+    other = tmp_path_factory.mktemp("copy")
+    _run(other, base_spec, "torch", 0, 0.5, {})
+    df = load_runs([runs, other])
+    err = capsys.readouterr().err
+    assert "half-written" in err and "incomplete" in err
+    assert "repeats a run id" in err
+    assert len(df) == 7
+
+
+def test_files_written(runs, tmp_path):
+    out = tmp_path / "out"
+    tab, md = compare([runs], out)
+    assert (out / "compare.md").read_text() == md and md.startswith("| network")
+    assert len(pd.read_csv(out / "compare.csv")) == 2
+    assert len(pd.read_csv(out / "runs.csv")) == 7
+
+
+def test_cli(runs):
+    out = subprocess.run([sys.executable, "-m", "bench", "compare", str(runs), "--tolerance", "0.02"], cwd=REPO,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "one-cycle 0.01-0.1" in out.stdout and "> 0.02" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "bench", "compare", str(runs / "nope")], cwd=REPO,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "no such run directory" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "bench", "compare", str(runs), "--tolerance", "5"], cwd=REPO,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "received 5.0" in bad.stderr
+    assert json.loads((next(runs.glob("*/summary.json"))).read_text())["schema"] == 1
