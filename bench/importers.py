@@ -1,6 +1,6 @@
 """Reference runs from other tools, as run directories: ``bench import caffe-log|keras-csv``.
 
-A Caffe log (like Smith & Topin's in ../shared/reference-logs/) gives:
+A Caffe log (like Smith & Topin's, lnsmith54/super-convergence, Results/) gives:
 - steps from ``Iteration N, lr = X`` and ``Iteration N, loss = Y`` (every ``display`` steps);
 - evaluations from ``Iteration N, Testing net`` followed by ``Test net output #k: accuracy = A``
   (and ``loss = L``);

@@ -20,3 +20,13 @@ def have_fmnist() -> bool:
 
 
 needs_fmnist = pytest.mark.skipif(not have_fmnist(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+
+
+# The authors' Caffe logs (lnsmith54/super-convergence, Results/) are not redistributed
+# with the project (their repository gives no licence): the tests on them read the folder
+# holding them from BENCH_REFERENCE_LOGS (CI sets ../shared/reference-logs/super-convergence).
+REFERENCE_LOGS = Path(os.environ.get("BENCH_REFERENCE_LOGS", "/nonexistent-set-BENCH_REFERENCE_LOGS"))
+needs_reference_logs = pytest.mark.skipif(
+    not (REFERENCE_LOGS / "clr3SS5kFig1a.log").is_file(),
+    reason="the authors' Caffe logs: set BENCH_REFERENCE_LOGS to the folder holding clr3SS5kFig1a.log, "
+           "lr35Fig1a.log and range2SS80kRes56LR.log (from lnsmith54/super-convergence, Results/)")

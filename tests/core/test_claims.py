@@ -12,10 +12,9 @@ from bench import claims, importers, suites
 from bench import spec as S
 from bench.rundir import RunWriter
 
+from common import REFERENCE_LOGS as LOGS
 from common import REPO
-
-LOGS = REPO.parent / "shared" / "reference-logs" / "super-convergence"
-needs_logs = pytest.mark.skipif(not (LOGS / "clr3SS5kFig1a.log").exists(), reason="reference logs not present")
+from common import needs_reference_logs as needs_logs
 
 
 @pytest.fixture(scope="module")
