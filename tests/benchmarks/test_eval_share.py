@@ -151,7 +151,8 @@ def _bench(backend, benchmark, request, tmp_path):
                       "median_periodic_eval_s": round(result["median_periodic_eval_s"], 4),
                       "median_final_test_eval_s": round(result["median_final_test_eval_s"], 4),
                       "median_ms_per_train_step": round(result["median_ms_per_train_step"], 2)}))
-    assert all(0 < r["share_with_final"] < 1 for r in result["runs"])
+    # the target, at the shipped budget (a ratio of two times measured in the same runs)
+    assert proj["share_without_final"] <= TARGET, f"periodic evaluation takes {proj['share_without_final']:.1%}"
 
 
 @needs_fmnist
