@@ -433,6 +433,10 @@ class EvalPoint(NamedTuple):
     step: int  # updates done
     acc: float  # test accuracy, a fraction in [0, 1]
     train_s: float | None  # training seconds by then; None where the source does not say
+    # "eval": the fixed evaluation subset of the test split (periodic evaluations when the
+    # spec sets dataset.eval_size); "test": the whole test split (the final evaluation, and
+    # the periodic ones without an eval subset)
+    split: str = "test"
 
 
 def read_evals(run_dir: str | Path) -> list[EvalPoint]:
@@ -442,15 +446,45 @@ def read_evals(run_dir: str | Path) -> list[EvalPoint]:
         return []
     with open(path, newline="") as f:
         return [EvalPoint(int(float(r["step"])), float(r["test_acc"]),
-                          float(r["train_wall_s"]) if r.get("train_wall_s") not in (None, "") else None)
+                          float(r["train_wall_s"]) if r.get("train_wall_s") not in (None, "") else None,
+                          r.get("split") or "test")
                 for r in csv.DictReader(f)]
 
 
+class _Named(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class _DatasetHead(_Named):
+    train_size: int | None = None
+
+
+class SpecHead(BaseModel):
+    """What every reader relies on in a run's spec.yaml, checked when a run is loaded (an
+    imported run's spec need not be one this harness runs, so the rest is not checked)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    backend: str
+    seed: int
+    network: _Named
+    dataset: _DatasetHead
+    policy: _Named
+    batch_size: Annotated[int, Field(ge=1)]
+
+
 def read_spec(run_dir: str | Path) -> dict:
-    """The run's spec.yaml as data (an imported run's spec need not be one this harness runs)."""
-    spec = yaml.safe_load((Path(run_dir) / "spec.yaml").read_text()) or {}
+    """The run's spec.yaml as data; :class:`RecordError` names the field of one that lacks
+    what readers rely on (:class:`SpecHead`)."""
+    path = Path(run_dir) / "spec.yaml"
+    spec = yaml.safe_load(path.read_text()) or {}
     if not isinstance(spec, dict):
         raise ValueError("spec.yaml must hold a mapping")
+    try:
+        SpecHead.model_validate(spec)
+    except ValidationError as e:
+        raise _record_error(path, e) from None
     return spec
 
 
