@@ -1,4 +1,4 @@
-"""The ``bench`` command line (interfaces.md, "The command line").
+"""The ``bench`` command line (docs/contract.md, "The command line").
 
 Exit codes: 0 success; 1 internal error (a bug: traceback); 2 bad input or usage (a
 clear message, no traceback); 3 the run diverged; 4 the run was interrupted.

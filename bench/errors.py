@@ -1,8 +1,8 @@
-"""Errors a user can act on, and the exit codes of interfaces.md."""
+"""Errors a user can act on, and the exit codes of docs/contract.md."""
 
 from __future__ import annotations
 
-# Exit codes (interfaces.md, "The command line").
+# Exit codes (docs/contract.md, "The command line").
 EXIT_OK = 0
 EXIT_INTERNAL = 1  # a bug: traceback allowed
 EXIT_BAD_INPUT = 2  # bad input or usage: a clear message, no traceback

@@ -15,7 +15,7 @@ achieves, and the machine's peak where known: a GPU's datasheet dense peak for t
 precision used, or, on a CPU, a matrix multiply measured in the same process (so
 "% of peak" there is against what this machine's BLAS reaches, not a datasheet).
 
-``--suite gpu`` is the GPU check of issue 8: Smith & Topin's ResNet-56 setting (batch
+``--suite gpu`` is the GPU check: Smith & Topin's ResNet-56 setting (batch
 1000, CIFAR-shaped synthetic data, one-cycle 0.1-3.0, caffe momentum, weight decay
 1e-4, bf16 autocast, channels_last, torch.compile) timed for a slice of iterations after
 compilation and warm-up, extrapolated to the full 10,000; PyTorch only.

@@ -4,13 +4,13 @@ Written once, here. Each backend asks ``schedule(step)`` before optimizer update
 ``step`` and sets the optimizer's learning rate and momentum to exactly the returned
 Python floats, so every backend follows a bit-identical schedule.
 
-Conventions (interfaces.md): ``step`` is the 0-based index of an optimizer update; the
+Conventions (docs/contract.md): ``step`` is the 0-based index of an optimizer update; the
 value at step s is used for update s. A schedule is built once for ``total_steps`` and
 asking for a step outside ``[0, total_steps)`` raises :class:`StepOutOfRange`, never a
 silent wrap. Learning rates are per batch (whatever the spec's batch size is); steps are
 optimizer updates, not epochs.
 
-Policy keys are those of interfaces.md. Each policy is a small frozen model that
+Policy keys are those of docs/contract.md. Each policy is a small frozen model that
 validates its own parameters; :func:`make_schedule` binds one to a step count.
 """
 

@@ -1,6 +1,6 @@
 """The experiment spec: YAML in, validated into small frozen models, resolved YAML out.
 
-The schema is interfaces.md's. Validation happens when a spec is built: a bad value
+The schema is docs/contract.md's. Validation happens when a spec is built: a bad value
 is reported with its dotted field path, what was received and what is allowed, all
 problems at once.
 """
@@ -141,7 +141,7 @@ class Spec(_Frozen):
     precision: Literal["float32", "float64", "bf16"] = "float32"
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
     # graph compilation: torch.compile (PyTorch) or XLA jit_compile (Keras). auto: on a GPU
-    # only (on this 2-core CPU both ran slower: README, "Performance"). An execution
+    # only (on this 2-core CPU both ran slower: docs/performance.md). An execution
     # choice, not part of the experiment: left out of the run id, recorded in meta.json
     compile: Literal["auto", True, False] = "auto"
     network: NetworkSpec

@@ -38,8 +38,8 @@ from backends.keras.optim import SGD  # noqa: E402
 if keras.backend.backend() != "tensorflow":  # pragma: no cover - keras imported earlier with another backend
     raise ImportError(f"the Keras backend needs KERAS_BACKEND=tensorflow; keras runs on {keras.backend.backend()}")
 
-# Evaluation batch, scaled by image size: about 2 M input values per batch, at least 256
-# (2,000 Fashion-MNIST images: 89.5 ms at batch 256, 74.9 ms at 2,000 on the 2-core CPU)
+# Evaluation batch, scaled by image size: about 2 M input values per batch, at least 256;
+# what an evaluation costs with it: results/benchmarks/eval_share_keras.json
 EVAL_BATCH = 256
 
 
@@ -90,7 +90,7 @@ class KerasTrainer:
         sig += [tf.TensorSpec([b], tf.bool)] if self.aug[0] else []
         sig += [tf.TensorSpec([b], tf.int64)] * 2 if self.aug[1] else []
         sig += [tf.TensorSpec([b], tf.float64)] if self.aug[2] else []
-        # XLA: auto = on a GPU only; on this 2-core CPU it halved throughput (README, "Performance")
+        # XLA: auto = on a GPU only; on this 2-core CPU it halved throughput (docs/performance.md)
         self.jit = bool(spec.compile if spec.compile != "auto" else self.device.startswith("/GPU"))
         self._update = tf.function(self._update_step, jit_compile=True) if self.jit else self._update_step
         self._step = tf.function(self._train_step, input_signature=sig, jit_compile=False)

@@ -27,9 +27,8 @@ from backends.torch.networks import (
 )
 from backends.torch.optim import SGD
 
-# Evaluation batch: on the 2-core CPU the simple CNN's forward pass ran 24,000 images/s
-# at 128, 21,800 at 256, 12,100 at 500 and 7,100 at 1000 (larger batches fall out of cache);
-# 2,000 images took 89 ms at 128 and 98 ms at 256 in a later measurement
+# Evaluation batch: on the 2-core CPU larger batches fall out of cache and run slower; what
+# an evaluation costs at this batch: results/benchmarks/eval_share_torch.json
 EVAL_BATCH = 128
 
 
@@ -76,7 +75,7 @@ class TorchTrainer:
             self.forward = DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         # torch.compile of the training forward (evaluation runs the eager model). auto: on
-        # CUDA only; on this 2-core CPU it ran slower than eager (README, "Performance")
+        # CUDA only; on this 2-core CPU it ran slower than eager (docs/performance.md)
         self.compiled = bool(spec.compile if spec.compile != "auto" else self.device.type == "cuda")
         if self.compiled:
             self.forward = torch.compile(self.forward)

@@ -44,7 +44,7 @@ class BatchOrder:
     """Batch ``step`` of the run: examples ``epoch_order(epoch)[pos*B:(pos+1)*B]``.
 
     ``steps_per_epoch = floor(n / batch_size)``; the last partial batch of each epoch
-    is dropped (interfaces.md). A pure function of (seed, step), so a resumed run and
+    is dropped (docs/contract.md). A pure function of (seed, step), so a resumed run and
     the other backend get exactly the same batch.
     """
 

@@ -1,6 +1,6 @@
 """Benchmark (run by `nox -s bench`, skipped by the default test run): evaluation's share of wall clock.
 
-Issue 8's target: evaluation <= 5% of wall clock at the default cadence of the shipped
+The target: evaluation <= 5% of wall clock at the default cadence of the shipped
 specs (bench/specs/*.yaml and the fashion-mnist suite: every 100 steps on a fixed
 stratified 2,000 of the test set, batch 128). One test per backend; this module is
 collected under either ``--backend`` (tests/benchmarks/conftest.py) and each test skips itself in the

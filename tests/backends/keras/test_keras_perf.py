@@ -1,4 +1,4 @@
-"""`bench perf` and XLA, Keras (issue 8). Timings are printed, never asserted."""
+"""`bench perf` and XLA, Keras. Timings are printed, never asserted."""
 
 import json
 import os

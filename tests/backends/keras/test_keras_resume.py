@@ -1,4 +1,4 @@
-"""Checkpoint and exact resume, Keras (issue 9), and seed determinism across processes."""
+"""Checkpoint and exact resume, Keras, and seed determinism across processes."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""`bench full` is restartable (issue 9): completed runs skipped, interrupted ones resumed,
+"""`bench full` is restartable: completed runs skipped, interrupted ones resumed,
 killed ones rerun, diverged ones kept unless --retry-diverged; Ctrl-C stops it resumably."""
 
 import json

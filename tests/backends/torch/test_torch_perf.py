@@ -1,4 +1,4 @@
-"""`bench perf` and the fast paths, PyTorch (issue 8). Timings are printed, never asserted."""
+"""`bench perf` and the fast paths, PyTorch. Timings are printed, never asserted."""
 
 import json
 import subprocess

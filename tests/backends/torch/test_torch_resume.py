@@ -1,4 +1,4 @@
-"""Checkpoint and exact resume, PyTorch (issue 9): stop, kill, resume, corrupt input, lock."""
+"""Checkpoint and exact resume, PyTorch: stop, kill, resume, corrupt input, lock."""
 
 import json
 import pickle

@@ -1,6 +1,6 @@
 """Benchmark (run by `nox -s bench`, skipped by the default test run): Keras harness vs model.fit.
 
-Writes results/benchmarks/keras_vs_fit.json. Target (issue 3): median ratio >= 0.97.
+Writes results/benchmarks/keras_vs_fit.json. Target: median ratio >= 0.97.
 """
 
 import json

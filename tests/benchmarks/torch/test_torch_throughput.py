@@ -1,6 +1,6 @@
 """Benchmark (run by `nox -s bench`, skipped by the default test run): torch harness vs raw loops.
 
-Writes results/benchmarks/torch_vs_raw.json. Targets (issue 8): >= 0.97 x a raw loop with
+Writes results/benchmarks/torch_vs_raw.json. Targets: >= 0.97 x a raw loop with
 the same fast paths, >= 1.4 x a naive NCHW raw loop.
 """
 
