@@ -194,28 +194,20 @@ def _check(command: list[str], how, tmp: Path) -> None:
         assert err.startswith("bench: error:") and len(err.strip()) > len("bench: error:"), err
 
 
-@settings(max_examples=RUNDIR_EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow], phases=NO_SHRINK)
-@given(how=damage)
-def test_compare_on_damaged_run_directories(how):
-    with tempfile.TemporaryDirectory() as tmp:
-        _check(["compare"], how, Path(tmp))
+def _property(command: str, examples: int):
+    @settings(max_examples=examples, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow], phases=NO_SHRINK)
+    @given(how=damage)
+    def prop(how):
+        with tempfile.TemporaryDirectory() as tmp:
+            _check([command], how, Path(tmp))
+
+    return prop
 
 
-@settings(max_examples=RUNDIR_EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow], phases=NO_SHRINK)
-@given(how=damage)
-def test_claims_on_damaged_run_directories(how):
-    with tempfile.TemporaryDirectory() as tmp:
-        _check(["claims"], how, Path(tmp))
-
-
-@settings(max_examples=REPORT_EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow], phases=NO_SHRINK)
-@given(how=damage)
-def test_report_on_damaged_run_directories(how):
-    with tempfile.TemporaryDirectory() as tmp:
-        _check(["report"], how, Path(tmp))
+test_compare_on_damaged_run_directories = _property("compare", RUNDIR_EXAMPLES)
+test_claims_on_damaged_run_directories = _property("claims", RUNDIR_EXAMPLES)
+test_report_on_damaged_run_directories = _property("report", REPORT_EXAMPLES)
 
 
 def test_the_fuzzed_run_directories_are_valid_before_damage(tmp_path):
