@@ -126,7 +126,13 @@ def render(tab: pd.DataFrame) -> str:
 
     if tab.empty:
         return "(no complete training runs found)\n"
-    return tabulate(tab, headers="keys", tablefmt="github", showindex=False, disable_numparse=True) + "\n"
+    return tabulate(tab, headers="keys", tablefmt="github", showindex=False, disable_numparse=True) + "\n\n" + LEGEND
+
+
+LEGEND = ("final acc: mean ± one standard deviation (SD) over seeds, on the whole test split; best acc: the "
+          "highest evaluation accuracy, chosen on the test data (optimistic, not a held-out result); steps→t and "
+          "s→t: median over seeds of the first evaluation at or above t (on the evaluation subset where runs have "
+          "one; a run that never got there counts as slowest), and how many got there.\n")
 
 
 def compare(paths, out_dir: str | Path | None, tolerance: float = 0.01, stream=None) -> tuple[pd.DataFrame, str]:

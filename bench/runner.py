@@ -55,10 +55,13 @@ def _check_out_dir(out_root: Path) -> None:
 
 
 def targets_reached(spec: Spec, evals) -> dict[str, dict | None]:
-    """For each target accuracy: the first evaluation that reached it (step, train seconds)."""
+    """For each target accuracy: the first evaluation that reached it (step, train seconds),
+    on one set of images: the evaluation subset where the run has one (the final evaluation
+    on the whole test split is not one of them), else the test split (as bench.claims)."""
     out: dict[str, dict | None] = {}
+    periodic = "eval" if any(e[1] == "eval" for e in evals) else "test"
     for t in spec.targets:
-        hit = next(((s, ts) for s, _split, _l, acc, ts in evals if acc >= t), None)
+        hit = next(((s, ts) for s, split, _l, acc, ts in evals if split == periodic and acc >= t), None)
         out[str(t)] = None if hit is None else {"step": hit[0], "train_s": hit[1]}
     return out
 

@@ -5,6 +5,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import yaml
 
@@ -50,10 +51,12 @@ def test_caffe_log_import(reference):
 @needs_logs
 def test_st1_st2_hold_on_the_authors_logs(reference):
     out, _ = reference
-    rows = {r["id"]: r for r in claims.verdicts([out])}
-    assert rows["ST-1"]["verdict"] == "holds" and "0.9244 vs 0.9032" in rows["ST-1"]["ours"]
-    assert rows["ST-2"]["verdict"] == "holds" and "median 9500 vs 7.11e+04" in rows["ST-2"]["ours"]
-    assert rows["FM-1"]["verdict"] == "inconclusive"
+    rows = {(r["id"], r["part"]): r for r in claims.verdicts([out])}
+    st1, st2 = rows[("ST-1", "logs")], rows[("ST-2", "logs")]
+    assert st1["verdict"] == "holds" and st1["n1"] and "0.9244 vs 0.9032" in st1["ours"]
+    assert st2["verdict"] == "holds" and st2["n1"] and "median steps 9500 vs 71100" in st2["ours"]
+    assert "B/A in [7.47, 7.56]" in st2["ours"]  # (71000, 71100] / (9400, 9500]: the 100-iteration cadence
+    assert rows[("FM-1", "vs-c")]["verdict"] == "inconclusive"
     res = subprocess.run([sys.executable, "-m", "bench", "claims", str(out), "--strict"], cwd=REPO,
                          capture_output=True, text=True)
     assert res.returncode == 0 and "| ST-1" in res.stdout
@@ -81,9 +84,9 @@ def _fake(root, base, name, backend, seed, final, reach=None, status="completed"
     s = S.build(dict(base, name=name, backend=backend, seed=seed))
     w = RunWriter(root / s.run_id())
     w.write_spec(S.dump_yaml(s.resolved()))
-    w.eval((0, 0.0, "eval", 2.3, 0.1, 0.0, 0.1))
-    if reach is not None:
-        w.eval((reach, 1.0, "eval", 0.3, 0.9, reach / 10, 0.1))
+    for st in range(0, 1000, 100):  # evaluations every 100 steps on the evaluation subset
+        acc = 0.9 if reach is not None and st >= reach else 0.1
+        w.eval((st, st / 500, "eval", 0.3, acc, st / 10, 0.1))
     w.eval((1000, 2.0, "test", 0.3, final, 100.0, 0.1))
     w.write_summary({"run_id": s.run_id(), "kind": "train", "status": status, "backend": backend,
                      "final_test_acc": final, "best_test_acc": final, "total_steps": 1000, "steps_per_epoch": 500})
@@ -96,6 +99,10 @@ def _claim(**kw):
     return c
 
 
+def _check(**kw):
+    return claims.checks(claims.validate([_claim(**kw)]))[0]
+
+
 def test_claim_kinds(tmp_path, base_spec):
     for i in range(5):
         _fake(tmp_path, base_spec, "A", "torch", i, 0.92 + 0.001 * i, reach=200 + i)
@@ -104,18 +111,18 @@ def test_claim_kinds(tmp_path, base_spec):
         _fake(tmp_path, base_spec, "A", "keras", i, 0.92, reach=200)
         _fake(tmp_path, base_spec, "B", "keras", i, 0.89)
     runs = claims.load_runs([tmp_path])
-    v = {r["backend"]: r for r in claims.judge(_claim(), runs)}
+    v = {r["backend"]: r for r in claims.judge(_check(), runs)}
     assert v["torch"]["verdict"] == "holds" and v["keras"]["verdict"] == "inconclusive"
     assert "too few runs" in v["keras"]["why"]
-    assert claims.judge(_claim(margin=0.05), runs)[1]["verdict"] == "fails"  # 0.03 better, needs 0.05
-    assert claims.judge(_claim(kind="non-inferiority", margin=0.005,
+    assert claims.judge(_check(margin=0.05), runs)[1]["verdict"] == "fails"  # 0.03 better, needs 0.05
+    assert claims.judge(_check(kind="non-inferiority", margin=0.005,
                                arms={"a": {"spec.name": "B"}, "b": {"spec.name": "A"}}), runs)[1]["verdict"] == "fails"
-    assert claims.judge(_claim(kind="equivalence", margin=0.05), runs)[1]["verdict"] == "holds"
-    t = {r["backend"]: r for r in claims.judge(_claim(metric={"name": "steps_to_target", "target": 0.9}), runs)}
+    assert claims.judge(_check(kind="equivalence", margin=0.05), runs)[1]["verdict"] == "holds"
+    t = {r["backend"]: r for r in claims.judge(_check(metric={"name": "steps_to_target", "target": 0.9}), runs)}
     assert t["torch"]["verdict"] == "holds" and "reached 5/5 vs 2/5" in t["torch"]["ours"]
-    # a run that never reached the target counts as slowest: the median of B is 'never'
-    assert "vs never" in t["torch"]["ours"]
-    rev = claims.judge(_claim(metric={"name": "steps_to_target", "target": 0.9},
+    # a run that never reached the target counts as slowest: B's median is not reached
+    assert "vs not reached" in t["torch"]["ours"]
+    rev = claims.judge(_check(metric={"name": "steps_to_target", "target": 0.9},
                               arms={"a": {"spec.name": "B"}, "b": {"spec.name": "A"}}), runs)
     assert {r["backend"]: r for r in rev}["torch"]["verdict"] == "fails"
 
@@ -134,11 +141,10 @@ def test_claims_file_and_strict(tmp_path, base_spec):
 
 
 def test_shipped_claims_file_is_complete():
-    ids = {c["id"] for c in claims.load_claims()}
-    assert {"ST-1", "ST-2", "ST-3", "FM-1", "FM-2", "FM-3"} <= ids
-    for c in claims.load_claims():
-        assert c["metric"]["name"] in ("final_acc", "best_acc", "acc_at_step", "acc_at_epoch", "steps_to_target",
-                                       "seconds_to_target")
+    ids = {c.id for c in claims.load_claims()}
+    assert {"ST-1", "ST-2", "ST-3", "FM-1", "FM-2", "FM-3", "FM-3r"} | {f"R-{i}" for i in range(1, 9)} == ids
+    for c in claims.checks(claims.load_claims()):  # every claims.md id: tests/core/test_claims_engine.py
+        assert c.metric.name in claims.METRICS and c.kind in claims.KINDS
 
 
 def test_suites_expand():
@@ -172,15 +178,17 @@ def test_shards_cover_the_grid_exactly_once():
 
 
 def test_time_to_target_edge_cases():
-    m = {"name": "steps_to_target", "target": 0.9}
-    c = {"ratio": 1.0}
-    overlap = claims._decide("superiority", m, {"a": [1000, 1100, 1200, 1300, 1400], "b": [950, 1050, 1150, 1250, 1350]},
-                             0.0, c, 5)
-    assert overlap["verdict"] == "inconclusive"  # overlapping arms are no evidence either way
-    never = claims._decide("superiority", m, {"a": [math.inf] * 5, "b": [math.inf] * 5}, 0.0, c, 5)
-    assert never["verdict"] == "inconclusive" and "neither arm" in never["why"]
-    faster_b = claims._decide("superiority", m, {"a": [2000] * 5, "b": [100, 110, 120, 130, 140]}, 0.0, c, 5)
-    assert faster_b["verdict"] == "fails"
+    def decide(a, b, ratio=1.0):  # crossings seen at these steps, evaluations every 100
+        a, b = np.array(a, float), np.array(b, float)
+        lo = lambda x: np.where(np.isinf(x), 1400.0, x - 100)  # noqa: E731 (never: censored at 1400)
+        return int(claims.decide_ratio(lo(a), a, lo(b), b, ratio))
+
+    # overlapping arms are no evidence either way
+    assert decide([1000, 1100, 1200, 1300, 1400], [1000, 1100, 1200, 1300, 1400]) == claims.INCONCLUSIVE
+    assert decide([math.inf] * 5, [math.inf] * 5) == claims.INCONCLUSIVE  # neither arm got there
+    assert decide([1400] * 5, [100, 200, 200, 300, 300]) == claims.FAILS
+    assert decide([100, 200, 200, 300, 300], [math.inf] * 5) == claims.HOLDS
+    assert decide([100, 200, 200, 300, 300], [math.inf] * 5, ratio=10.0) == claims.INCONCLUSIVE  # censored
 
 
 def test_duplicate_paths_count_once(tmp_path, base_spec):
