@@ -3,9 +3,12 @@
 ``bench compare PATH ...`` loads every complete run directory under PATH into a pandas
 DataFrame (one row per run), groups runs of the same experiment (the resolved spec
 without backend, seed, device and name) and prints one row per experiment with, per
-backend: seeds, final test accuracy mean +- std, best accuracy, steps and training
-seconds to each target, images per second; then the backend difference in mean final
-accuracy and a flag where it exceeds the tolerance.
+backend: seeds, final test accuracy mean +- SD (and its 95% interval), best accuracy,
+steps and training seconds to each target, images per second; then the backend
+difference in mean final accuracy and a flag where it exceeds the tolerance.
+
+``compare.csv`` and ``runs.csv`` hold numbers only (one row per experiment and backend,
+and one per run); ``compare.md`` is the same table formatted for reading.
 """
 
 from __future__ import annotations
@@ -67,79 +70,135 @@ def _row(run: rundir.Run) -> dict:
         "final_acc": s.final_test_acc, "best_acc": s.best_test_acc,
         "images_per_s": s.images_per_s, "train_s": s.train_s,
     }
-    for t, hit in s.targets.items():
-        row[f"steps@{t}"] = math.inf if hit is None else hit.step
-        row[f"s@{t}"] = math.inf if hit is None else hit.train_s
+    for t, hit in s.targets.items():  # never reached: no number, reached_t says so
+        row[f"steps_to_{t}"] = math.nan if hit is None else hit.step
+        row[f"seconds_to_{t}"] = math.nan if hit is None or hit.train_s is None else hit.train_s
+        row[f"reached_{t}"] = hit is not None
     return row
 
 
-def _fmt_target(values: pd.Series, digits: int) -> str:
-    v = values.dropna()
-    if v.empty:
-        return ""
-    reached = np.isfinite(v.to_numpy(dtype=float)).sum()
-    med = float(np.median(v.to_numpy(dtype=float)))  # a run that never got there counts as slowest
-    shown = "never" if not math.isfinite(med) else (f"{med:.0f}" if digits == 0 else f"{med:.1f}")
-    return f"{shown} ({reached}/{len(v)})"
+def _targets(runs: pd.DataFrame) -> list[str]:
+    return sorted({c[len("steps_to_"):] for c in runs.columns if c.startswith("steps_to_")}, key=float)
+
+
+def _censored_median(values: pd.Series, reached: pd.Series) -> float:
+    """The median over runs with those that never got there counted slowest; NaN when that
+    median is a run that never got there (no number to give)."""
+    v = np.where(reached.fillna(False).to_numpy(dtype=bool), values.to_numpy(dtype=float), np.inf)
+    med = float(np.median(v)) if len(v) else math.nan
+    return med if math.isfinite(med) else math.nan
 
 
 def table(runs: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
+    """One row per experiment and backend, every statistic a number: seeds run (``n``),
+    diverged, final accuracy mean, SD and 95% t-interval of the mean over completed seeds,
+    best evaluation accuracy (chosen on the test data), median images/s, and per target the
+    censored median steps and seconds with ``reached`` of ``total``; ``delta_final`` is the
+    mean final accuracy minus that of ``delta_vs`` (the experiment's first backend) and
+    ``flag`` marks a difference larger than ``tolerance``."""
     if runs.empty:
         return pd.DataFrame()
-    backends = sorted(runs["backend"].unique())
-    targets = sorted({c.split("@", 1)[1] for c in runs.columns if c.startswith("steps@")}, key=float)
+    from scipy import stats
+
+    targets = _targets(runs)
     out = []
     for _, g in runs.groupby("experiment", sort=False):
         first = g.iloc[0]
-        row = {"network": first["network"], "dataset": first["dataset"], "policy": first["policy"],
-               "batch": first["batch_size"], "steps": first["budget"]}
-        means = {}
-        for b in backends:
+        ref_mean, ref_backend = None, None
+        for b in sorted(g["backend"].unique()):
             r = g[g["backend"] == b]
             done = r[r["status"] == "completed"]
-            acc = done["final_acc"].astype(float)
-            div = int((r["status"] == "diverged").sum())
-            row[f"{b} seeds"] = f"{len(r)}" + (f" ({div} diverged)" if div else "")
-            if len(acc):
-                means[b] = acc.mean()
-                row[f"{b} final acc"] = (f"{acc.mean():.4f} ± {acc.std(ddof=1):.4f}" if len(acc) > 1
-                                         else f"{acc.mean():.4f}")
-                row[f"{b} best acc"] = f"{done['best_acc'].astype(float).mean():.4f}"
-                row[f"{b} img/s"] = f"{done['images_per_s'].astype(float).median():.0f}"
-            else:
-                row[f"{b} final acc"] = row[f"{b} best acc"] = row[f"{b} img/s"] = ""
+            acc = done["final_acc"].astype(float).dropna()
+            n_acc = len(acc)
+            mean = float(acc.mean()) if n_acc else math.nan
+            sd = float(acc.std(ddof=1)) if n_acc > 1 else math.nan
+            half = float(stats.t.ppf(0.975, n_acc - 1) * sd / math.sqrt(n_acc)) if n_acc > 1 else math.nan
+            row = {"experiment": first["experiment"], "network": first["network"], "dataset": first["dataset"],
+                   "policy": first["policy"], "batch_size": int(first["batch_size"]), "budget": first["budget"],
+                   "backend": b, "n": len(r), "diverged": int((r["status"] == "diverged").sum()),
+                   "final_acc_n": n_acc, "final_acc_mean": mean, "final_acc_sd": sd,
+                   "final_acc_ci_low": mean - half, "final_acc_ci_high": mean + half,
+                   "best_acc_mean_on_test": float(done["best_acc"].astype(float).mean()) if n_acc else math.nan,
+                   "images_per_s_median": float(done["images_per_s"].astype(float).median()) if n_acc else math.nan}
             for t in targets:
-                if f"steps@{t}" in r:
-                    row[f"{b} steps→{t}"] = _fmt_target(r[f"steps@{t}"], 0)
-                    row[f"{b} s→{t}"] = _fmt_target(r[f"s@{t}"], 1)
-        if len(backends) == 2 and len(means) == 2:
-            a, b = backends
-            diff = means[b] - means[a]
-            row[f"Δ final ({b}−{a})"] = f"{diff:+.4f}"
-            row["flag"] = f"> {tolerance:g}" if abs(diff) > tolerance else ""
+                if f"steps_to_{t}" not in r:
+                    continue
+                reached = r[f"reached_{t}"]
+                row[f"steps_to_{t}_median"] = _censored_median(r[f"steps_to_{t}"], reached)
+                row[f"seconds_to_{t}_median"] = _censored_median(r[f"seconds_to_{t}"], reached)
+                row[f"reached_{t}"] = int(reached.fillna(False).astype(bool).sum())
+                row[f"total_{t}"] = int(reached.notna().sum())
+            if ref_backend is None and n_acc:
+                ref_mean, ref_backend = mean, b
+                row["delta_vs"], row["delta_final"], row["flag"] = None, math.nan, False
+            else:
+                delta = mean - ref_mean if ref_mean is not None else math.nan
+                row["delta_vs"] = ref_backend
+                row["delta_final"] = delta
+                row["flag"] = bool(math.isfinite(delta) and abs(delta) > tolerance)
+            out.append(row)
+    return pd.DataFrame(out)
+
+
+def _num(v, fmt: str, missing: str = "") -> str:
+    return missing if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
+
+
+def display(tab: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
+    """The numeric table pivoted for reading: one row per experiment, a column group per
+    backend. One number format: accuracy 4 decimals, steps and images/s whole numbers with
+    thousands separators, seconds one decimal."""
+    if tab.empty:
+        return pd.DataFrame()
+    targets = sorted({c[len("steps_to_"):-len("_median")] for c in tab.columns
+                      if c.startswith("steps_to_") and c.endswith("_median")}, key=float)
+    out = []
+    for _, g in tab.groupby("experiment", sort=False):
+        first = g.iloc[0]
+        row = {"network": first["network"], "dataset": first["dataset"], "policy": first["policy"],
+               "batch": _num(first["batch_size"], ","), "steps": _num(first["budget"], ",")}
+        for _, r in g.iterrows():
+            b = r["backend"]
+            row[f"{b} seeds"] = f"{r['n']}" + (f" ({r['diverged']} diverged)" if r["diverged"] else "")
+            acc = _num(r["final_acc_mean"], ".4f")
+            row[f"{b} final acc"] = acc + (f" ± {r['final_acc_sd']:.4f}" if acc and r["final_acc_n"] > 1 else "")
+            row[f"{b} best acc"] = _num(r["best_acc_mean_on_test"], ".4f")
+            row[f"{b} img/s"] = _num(r["images_per_s_median"], ",.0f")
+            for t in targets:
+                if f"total_{t}" not in r or pd.isna(r[f"total_{t}"]):
+                    continue
+                k = f"({int(r[f'reached_{t}'])}/{int(r[f'total_{t}'])})"
+                row[f"{b} steps→{t}"] = f"{_num(r[f'steps_to_{t}_median'], ',.0f', 'not reached')} {k}"
+                row[f"{b} s→{t}"] = f"{_num(r[f'seconds_to_{t}_median'], ',.1f', 'not reached')} {k}"
+        deltas = g[g["delta_final"].notna()]
+        for _, r in deltas.iterrows():
+            row[f"Δ final ({r['backend']}−{r['delta_vs']})"] = f"{r['delta_final']:+.4f}"
+            row["flag"] = f"> {tolerance:g}" if r["flag"] else ""
         out.append(row)
     return pd.DataFrame(out).fillna("")
 
 
-def render(tab: pd.DataFrame) -> str:
+def render(tab: pd.DataFrame, tolerance: float = 0.01) -> str:
     from tabulate import tabulate
 
     if tab.empty:
         return "(no complete training runs found)\n"
-    return tabulate(tab, headers="keys", tablefmt="github", showindex=False, disable_numparse=True) + "\n\n" + LEGEND
+    return (tabulate(display(tab, tolerance), headers="keys", tablefmt="github", showindex=False,
+                     disable_numparse=True) + "\n\n" + LEGEND)
 
 
-LEGEND = ("final acc: mean ± one standard deviation (SD) over seeds, on the whole test split; best acc: the "
-          "highest evaluation accuracy, chosen on the test data (optimistic, not a held-out result); steps→t and "
-          "s→t: median over seeds of the first evaluation at or above t (on the evaluation subset where runs have "
-          "one; a run that never got there counts as slowest), and how many got there.\n")
+LEGEND = ("final acc: mean ± one standard deviation (SD) over seeds, on the whole test split (compare.csv also "
+          "gives the 95% t-interval of the mean); best acc: the highest evaluation accuracy, chosen on the test "
+          "data (optimistic, not a held-out result); steps→t and s→t: median over seeds of the first evaluation "
+          "at or above t (on the evaluation subset where runs have one; a run that never got there counts as "
+          "slowest, 'not reached' when the median is such a run), and how many got there.\n")
 
 
 def compare(paths, out_dir: str | Path | None, tolerance: float = 0.01, stream=None) -> tuple[pd.DataFrame, str]:
     out = make_out_dir(out_dir) if out_dir is not None else None  # before any work: a bad --out fails first
     runs = load_runs(paths, stream)
     tab = table(runs, tolerance)
-    md = render(tab)
+    md = render(tab, tolerance)
     if out is not None:
         atomic_write(out / "compare.md", md)
         atomic_write(out / "compare.csv", tab.to_csv(index=False))

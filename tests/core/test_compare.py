@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bench import spec as S
-from bench.compare import compare, load_runs, table
+from bench.compare import compare, display, load_runs, table
 from bench.rundir import RunWriter
 
 from common import REPO
@@ -42,17 +42,17 @@ def runs(tmp_path, base_spec):
 
 
 def test_grouping_statistics_and_flag(runs):
-    tab = table(load_runs([runs]), tolerance=0.01)
+    tab = display(table(load_runs([runs]), tolerance=0.01))
     assert len(tab) == 2
     oc = tab[tab["policy"] == "one-cycle 0.01-0.1"].iloc[0]
     assert oc["torch seeds"] == "3" and oc["keras seeds"] == "2"
     assert oc["torch final acc"] == "0.9200 ± 0.0200"
     assert oc["keras final acc"] == "0.8900 ± 0.0141"
     assert oc["torch steps→0.99"] == "200 (2/3)"  # median with the run that never got there slowest
-    assert oc["keras steps→0.99"] == "never (0/2)"
+    assert oc["keras steps→0.99"] == "not reached (0/2)"
     assert oc["torch steps→0.5"] == "20 (3/3)" and oc["keras s→0.5"] == "4.0 (2/2)"
     assert oc["Δ final (torch−keras)"] == "+0.0300" and oc["flag"] == "> 0.01"
-    assert table(load_runs([runs]), tolerance=0.05).iloc[0]["flag"] == ""
+    assert display(table(load_runs([runs]), tolerance=0.05), 0.05).iloc[0]["flag"] == ""
     const = tab[tab["policy"] == "constant 0.05"].iloc[0]
     assert const["torch seeds"] == "2 (1 diverged)" and const["torch final acc"] == "0.8000"
 
@@ -74,8 +74,30 @@ def test_files_written(runs, tmp_path):
     out = tmp_path / "out"
     tab, md = compare([runs], out)
     assert (out / "compare.md").read_text() == md and md.startswith("| network")
-    assert len(pd.read_csv(out / "compare.csv")) == 2
+    assert len(pd.read_csv(out / "compare.csv")) == 3  # one row per experiment and backend
     assert len(pd.read_csv(out / "runs.csv")) == 7
+
+
+def test_compare_csv_holds_numbers(runs, tmp_path):
+    """compare.csv loads into pandas with numeric dtypes: statistics, counts and intervals as
+    separate columns, no display strings."""
+    compare([runs], tmp_path / "out")
+    df = pd.read_csv(tmp_path / "out" / "compare.csv")
+    numeric = ["n", "diverged", "final_acc_n", "final_acc_mean", "final_acc_sd", "final_acc_ci_low",
+               "final_acc_ci_high", "best_acc_mean_on_test", "images_per_s_median", "steps_to_0.99_median",
+               "seconds_to_0.99_median", "reached_0.99", "total_0.99", "delta_final"]
+    for c in numeric:
+        assert pd.api.types.is_numeric_dtype(df[c]), (c, df[c].dtype)
+    oc = df[(df["policy"] == "one-cycle 0.01-0.1") & (df["backend"] == "torch")].iloc[0]
+    assert oc["final_acc_mean"] == pytest.approx(0.92) and oc["final_acc_sd"] == pytest.approx(0.02)
+    # 95% t-interval of the mean of 3: 0.92 +- t(0.975, 2) * 0.02 / sqrt(3)
+    assert oc["final_acc_ci_high"] - oc["final_acc_mean"] == pytest.approx(4.302653 * 0.02 / 3**0.5, rel=1e-5)
+    assert oc["steps_to_0.99_median"] == 200 and oc["reached_0.99"] == 2 and oc["total_0.99"] == 3
+    assert oc["delta_final"] == pytest.approx(0.03) and oc["delta_vs"] == "keras" and bool(oc["flag"])
+    ke = df[(df["policy"] == "one-cycle 0.01-0.1") & (df["backend"] == "keras")].iloc[0]
+    assert pd.isna(ke["steps_to_0.99_median"]) and ke["reached_0.99"] == 0  # no infinity, a count
+    runs_csv = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert pd.api.types.is_numeric_dtype(runs_csv["steps_to_0.99"]) and not (runs_csv["steps_to_0.99"] == float("inf")).any()
 
 
 def test_cli(runs):
