@@ -1,12 +1,16 @@
 """The ``bench`` command line (docs/contract.md, "The command line").
 
-Exit codes: 0 success; 1 internal error (a bug: traceback); 2 bad input or usage (a
-clear message, no traceback); 3 the run diverged; 4 the run was interrupted.
+Exit codes (bench/errors.py): 0 success; 1 internal error (a bug: traceback); 2 bad
+input or usage (a clear message, no traceback, nothing created); 3 the run diverged;
+4 the run was interrupted (resumable); 5 ``--strict`` and a must-hold claim failed;
+6 a check failed (``bench smoke`` below its bar, ``bench full`` with crashed cells).
+Every command's ``--help`` lists them, with the environment variables the harness reads.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import subprocess
 import sys
@@ -14,17 +18,79 @@ import tempfile
 from pathlib import Path
 
 from bench import backends as registry
-from bench.errors import EXIT_BAD_INPUT, EXIT_OK, BenchError
+from bench.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_CHECK_FAILED,
+    EXIT_CODES,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    BenchError,
+)
 from bench.schedules import POLICIES
 
 SMOKE_SUITE = "fashion-mnist"  # the default suite; `bench smoke` runs it at budget smoke
 SMOKE_MIN_ACC = 0.5  # chance is 0.1 on 10 classes; the best smoke cell reached 0.74-0.77 here
 
+# The environment variables the harness reads (docs/contract.md), one line each.
+ENVIRONMENT = (
+    ("BENCH_DATA_DIR", "a folder to look for datasets in (and its <dataset>/ subfolder), after dataset.data_dir"),
+    ("BENCH_OFFLINE", "1: never download a dataset; a missing one is an error naming every folder looked in"),
+    ("BENCH_STOP_AT_STEP", "k: stop as if interrupted after k updates (checkpoint, exit 4; to try --resume)"),
+    ("XDG_CACHE_HOME", "the cache root: downloads and decoded arrays go to $XDG_CACHE_HOME/lr-policy-bench "
+                       "(default ~/.cache)"),
+    ("RANK, WORLD_SIZE, LOCAL_RANK", "set by torchrun (bench run --nproc): this process's place in a "
+                                     "data-parallel run"),
+    ("TF_CPP_MIN_LOG_LEVEL", "TensorFlow's log level (keras backend; 2 unless set)"),
+    ("BENCH_REFERENCE_LOGS", "tests only: the folder holding the authors' Caffe logs"),
+)
+
+
+def epilog(examples: list[str] = ()) -> str:
+    """What every command's --help ends with: examples, the exit codes, the environment."""
+    import textwrap
+
+    def rows(items, width):
+        return "\n".join(textwrap.fill(what, 100, initial_indent=f"  {name:<{width}}  ",
+                                        subsequent_indent=" " * (width + 4)) for name, what in items)
+
+    parts = []
+    if examples:
+        parts.append("examples:\n" + "\n".join(f"  {e}" for e in examples))
+    parts.append("exit codes:\n" + rows([(str(c), w) for c, w in EXIT_CODES], 1))
+    parts.append("environment:\n" + rows(ENVIRONMENT, max(len(n) for n, _ in ENVIRONMENT)))
+    return "\n\n".join(parts)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's lines, and shows each option's default: ``(default: X)`` after
+    its help, unless the help already says what the default is (a default of None, "the
+    spec's", is said in words there)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if not action.option_strings or action.default is argparse.SUPPRESS or "default" in text.lower():
+            return text
+        if action.nargs == 0 and isinstance(action.const, bool):  # store_true / store_false
+            return f"{text} (default: {'on' if action.default else 'off'})".strip()
+        if action.default == []:
+            return f"{text} (default: none)".strip()
+        if action.default is not None:
+            return f"{text} (default: %(default)s)".strip()
+        return text
+
 
 class _Parser(argparse.ArgumentParser):
+    example: str | None = None  # shown after a usage error
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # usage errors exit 2 (argparse's own convention too)
         self.print_usage(sys.stderr)
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+        hint = f"\nfor example: {self.example}" if self.example else ""
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}{hint}\n"
+                                  f"{self.prog} --help: every option with its default, the exit codes\n")
 
 
 def _spec_path(text: str) -> Path:
@@ -148,11 +214,53 @@ def _check_paths(paths) -> None:
             raise BenchError(f"no such run directory or folder: {p}")
 
 
+def _policy_example(policy: str, steps: int) -> dict[str, str]:
+    """Each policy's required keys with example values for a schedule of ``steps``."""
+    return {
+        "constant": {"lr": "0.1"},
+        "multistep": {"lr": "0.1", "milestones": f"[{max(1, steps // 2)},{max(1, 3 * steps // 4)}]"},
+        "triangular": {"min_lr": "0.1", "max_lr": "1.0", "step_size": str(max(1, steps // 4))},
+        "one-cycle": {"min_lr": "0.1", "max_lr": "1.0"},
+        "one-cycle-cosine": {"max_lr": "1.0"},
+        "range-test": {"start_lr": "1e-5", "end_lr": "10"},
+    }.get(policy, {})
+
+
+def schedule_example(policy: str, steps: int | None = None, given: dict[str, str] | None = None) -> str:
+    """A ``bench schedule`` command line that works: the policy's required keys, with the
+    values given where they were (``given``: key -> the text after =; keys the policy does
+    not have are left out)."""
+    import shlex
+
+    steps = steps or 1000
+    known = POLICIES[policy].model_fields if policy in POLICIES else {}
+    values = {**_policy_example(policy, steps), **{k: v for k, v in (given or {}).items() if k in known}}
+    sets = "".join(f" --set {shlex.quote(f'{k}={v}')}" for k, v in values.items())
+    return f"bench schedule {policy} --steps {steps}{sets}"
+
+
+def _required_keys(policy: str) -> list[str]:
+    model = POLICIES[policy]
+    return [k for k, f in model.model_fields.items() if f.is_required()]
+
+
 def cmd_schedule(args) -> int:
+    from bench.errors import SpecInvalid
     from bench.schedules import make_schedule
     from bench.spec import apply_sets, parse_policy
 
-    policy = parse_policy(apply_sets({"name": args.policy}, args.set))
+    data = apply_sets({"name": args.policy}, args.set)
+    try:
+        policy = parse_policy(data)
+    except SpecInvalid as e:
+        missing = [k for k in _required_keys(args.policy) if k not in data]
+        if not missing:
+            raise
+        given = dict(item.partition("=")[::2] for item in args.set if "=" in item)
+        raise BenchError(f"{e}\n{args.policy} needs {', '.join(_required_keys(args.policy))}; missing: "
+                         f"{', '.join(missing)}. For example:\n  "
+                         f"{schedule_example(args.policy, args.steps, given)}\n"
+                         f"(every policy and its keys: bench list policies)") from None
     rows = make_schedule(policy, args.steps).table()
     fmt = args.format
     if fmt == "png":
@@ -181,34 +289,71 @@ def cmd_schedule(args) -> int:
     return EXIT_OK
 
 
+SMOKE_ACCEPTS = ("every run finished (diverged counts as finished: a result), and per backend the best "
+                 "final test accuracy >= {bar}")
+
+
+def smoke_verdict(runs, backends: list[str], failed: list[str] = (), bar: float = SMOKE_MIN_ACC
+                  ) -> tuple[list[str], list[str]]:
+    """What ``bench smoke`` decides, from the runs in its folder (no training here).
+
+    ``runs``: ``(run_id, backend, status, final_test_acc)`` of each train run; ``failed``:
+    the cells that crashed or stayed incomplete (``bench full``'s log), one line each.
+    Returns the summary lines (one per backend: its runs, which diverged, the best final
+    accuracy, what is accepted, ok or FAILED) and the failures ([] when the check passed)."""
+    failures = list(failed)
+    lines = []
+    accepts = SMOKE_ACCEPTS.format(bar=bar)
+    for b in backends:
+        mine = [r for r in runs if r[1] == b]
+        completed = [r for r in mine if r[2] == "completed"]
+        diverged = [r[0] for r in mine if r[2] == "diverged"]
+        unfinished = [r[0] for r in mine if r[2] not in ("completed", "diverged")]
+        best = max((r[3] for r in completed if r[3] is not None), default=None)
+        crashed = [f for f in failed if f"-{b}-s" in f]
+        ok = bool(completed) and best is not None and best >= bar and not crashed and not unfinished
+        what = f"{len(mine)} runs: {len(completed)} completed, {len(diverged)} diverged"
+        if diverged:
+            what += f" ({', '.join(diverged)})"
+        if unfinished or crashed:
+            what += f", {len(unfinished) + len(crashed)} crashed or incomplete"
+        best_text = "none" if best is None else f"{best:.4f}"
+        lines.append(f"smoke [{b}]: {what}; best final test acc {best_text}; accepts: {accepts} -> "
+                     f"{'ok' if ok else 'FAILED'}")
+        if not mine:
+            failures.append(f"{b}: no run finished")
+        elif best is None or best < bar:
+            failures.append(f"{b}: best final test accuracy {best_text} < {bar}")
+        failures += [f"{run_id}: {b} run ended unfinished" for run_id in unfinished]
+    return lines, failures
+
+
 def cmd_smoke(args) -> int:
     """The default suite at budget smoke on every installed backend, each run in its own process.
 
-    Fails unless every run finished (diverging is a result) and, per backend, the best
-    final test accuracy of the suite's cells is well above chance.
+    Fails (exit 6) unless every run finished (diverging is a result) and, per backend, the
+    best final test accuracy of the suite's cells is well above chance.
     """
     from bench.full import run_full
-    from bench.rundir import find_runs, read_summary
+    from bench.rundir import load_runs
 
     names = args.backends.split(",") if args.backends else registry.available()
     if not names:
         raise BenchError("no backend is installed: pip install -e '.[torch]' (or '.[keras]')")
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench-smoke-"))
     report, log = run_full(SMOKE_SUITE, "smoke", names, None, out)
-    failed = [f"{f['run']}: exit {f['exit']}" for f in log["failed"]]
-    for b in names:
-        accs = [s.final_test_acc or 0.0 for s in (read_summary(d) for d in find_runs([out], warn=False))
-                if s.kind == "train" and s.backend == b]
-        best = max(accs, default=0.0)
-        ok = bool(accs) and best >= SMOKE_MIN_ACC
-        print(f"smoke [{b}]: {len(accs)} runs, best final test acc {best:.4f} (needs >= {SMOKE_MIN_ACC}) -> "
-              f"{'ok' if ok else 'FAILED'}", file=sys.stderr)
-        if not ok:
-            failed.append(f"{b}: best final test accuracy {best:.4f} < {SMOKE_MIN_ACC}")
     print(out)
-    if failed:
-        print("smoke FAILED: " + "; ".join(failed), file=sys.stderr)
-        return 1
+    if log.get("interrupted"):
+        print("smoke interrupted: run the same command again to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    runs = [(r.path.name, r.summary.backend, r.summary.status, r.summary.final_test_acc)
+            for r in load_runs([out], io.StringIO(), kinds=["train"])]
+    lines, failures = smoke_verdict(runs, names, [f"{f['run']}: {f['exit']}" for f in log["failed"]])
+    for line in lines:
+        print(line, file=sys.stderr)
+    if failures:
+        print("smoke FAILED: " + "; ".join(failures), file=sys.stderr)
+        return EXIT_CHECK_FAILED
     return EXIT_OK
 
 
@@ -312,10 +457,13 @@ def cmd_full(args) -> int:
                            launcher=args.launcher, partition=args.partition, retry_diverged=args.retry_diverged)
     print(report)
     if log.get("interrupted"):
-        from bench.errors import EXIT_INTERRUPTED
-
         return EXIT_INTERRUPTED
-    return 1 if log["failed"] else EXIT_OK
+    if log["failed"]:  # cells that crashed or stayed incomplete (a diverged cell is a result)
+        print(f"bench full: {len(log['failed'])} cells crashed or stayed incomplete: "
+              + ", ".join(f["run"] for f in log["failed"]) + f" (why: their .log files in {args.out})",
+              file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    return EXIT_OK
 
 
 def cmd_perf(args) -> int:
@@ -397,148 +545,312 @@ def cmd_data_check(args) -> int:
     return EXIT_OK
 
 
+LIST_KINDS = ("specs", "suites", "claims", "policies", "networks", "datasets")
+
+
+_DEFAULT_IN_WORDS = {("one-cycle", "final_lr"): "min_lr/100"}
+
+
+def _policy_keys(name: str, model) -> str:
+    """``min_lr, max_lr, tail [0.1], ...``: required keys bare, the others with their
+    default in brackets (and their allowed values, where they are a few names)."""
+    import typing
+
+    keys = []
+    for k, f in model.model_fields.items():
+        if k == "name":
+            continue
+        text = k
+        if not f.is_required():
+            text += f" [{_DEFAULT_IN_WORDS.get((name, k), 'null' if f.default is None else f.default)}]"
+        if typing.get_origin(f.annotation) is typing.Literal:
+            text += f" ({' | '.join(map(str, typing.get_args(f.annotation)))})"
+        keys.append(text)
+    return ", ".join(keys)
+
+
+def list_items(kind: str, claims_file: str | None = None) -> list[str]:
+    """What ``bench list KIND`` prints: one line per shipped or known item."""
+    import yaml
+
+    if kind == "specs":
+        from bench import spec as spec_mod
+
+        lines = []
+        for name in spec_mod.shipped_specs():
+            try:
+                s = spec_mod.load(spec_mod.shipped_spec(name + ".yaml"))
+                budget = f"{s.budget.epochs} epochs" if s.budget.epochs else f"{s.budget.steps} steps"
+                what = f"{s.network.name} on {s.dataset.name}, {s.policy.label()}, batch {s.batch_size}, {budget}"
+            except BenchError as e:
+                what = f"(invalid: {str(e).splitlines()[0]})"
+            lines.append(f"{name}: {what}")
+        return lines
+    if kind == "suites":
+        from bench import suites
+
+        lines = []
+        for name in suites.available():
+            data = yaml.safe_load((suites.SUITES_DIR / f"{name}.yaml").read_text()) or {}
+            budgets = " | ".join(data.get("budgets") or {})
+            lines.append(f"{name}: {' '.join(str(data.get('description', '')).split())} "
+                         f"(budgets {budgets}; default {data.get('default_budget', 'quick')})")
+        return lines
+    if kind == "claims":
+        path = Path(claims_file) if claims_file else Path(__file__).parent / "claims" / "claims.yaml"
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise BenchError(f"cannot read claims file {path}: {e}") from None
+        claims = data.get("claims") if isinstance(data, dict) else data
+        if not isinstance(claims, list):
+            raise BenchError(f"{path}: no list of claims (a 'claims:' key holding a list)")
+        return [f"{c.get('id', '?')}: {' '.join(str(c.get('statement', '')).split())}"
+                for c in claims if isinstance(c, dict)]
+    if kind == "policies":
+        return [f"{name}: {_policy_keys(name, model)}" for name, model in POLICIES.items()]
+    if kind == "networks":
+        from bench.architectures import NETWORKS
+
+        return list(NETWORKS)
+    if kind == "datasets":
+        from bench.data import DATASETS
+
+        return [f"{n}: {i.num_classes} classes, {i.n_train} train + {i.n_test} test images of "
+                f"{'x'.join(map(str, i.shape))}" for n, i in DATASETS.items()]
+    raise BenchError(f"bench list: unknown kind {kind!r}; allowed: {' | '.join(LIST_KINDS)}")
+
+
+def cmd_list(args) -> int:
+    print("\n".join(list_items(args.kind, args.claims)))
+    return EXIT_OK
+
+
+# commands whose --out is a folder they create (bench schedule and perf write a file)
+FOLDER_OUT = ("run", "lr-find", "sweep", "tune", "import", "full", "smoke", "compare", "report")
+
+
 def make_parser() -> argparse.ArgumentParser:
     from bench import __version__
 
-    ap = _Parser(prog="bench", description="Learning-rate policy benchmark harness")
+    ap = _Parser(prog="bench", description="Learning-rate policy benchmark harness. Every command: "
+                 "bench COMMAND --help (its options with their defaults, examples).",
+                 epilog=epilog(["bench list specs", "bench run fashion_mnist_one_cycle --set budget.epochs=1",
+                                "bench schedule one-cycle --steps 1000 --set min_lr=0.1 --set max_lr=1.0",
+                                "bench smoke", "bench full --suite fashion-mnist --budget quick",
+                                "bench compare runs"]))
     ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
-    r = sub.add_parser("run", help="one run; prints the run directory as its last line")
-    r.add_argument("spec", nargs="?", help="a spec YAML file, or the name of a shipped spec "
-                   "(optional with --resume)")
-    r.add_argument("--backend", choices=registry.names())
-    r.add_argument("--seed", type=int)
-    r.add_argument("--device", help="auto (default) | cpu | cuda | cuda:N")
-    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a spec value by dotted path, e.g. policy.max_lr=1.0")
-    r.add_argument("--out", default="runs", help="results folder (default: ./runs)")
+    def command(name, help, examples=(), description=None):
+        return sub.add_parser(name, help=help, description=description or help, epilog=epilog(list(examples)))
+
+    def spec_options(p, device_help="auto | cpu | cuda | cuda:N (default: the spec's device, auto: CUDA if available)"):
+        p.add_argument("--backend", choices=registry.names(), help="the framework (default: the spec's backend, torch)")
+        p.add_argument("--seed", type=int, help="the run's seed (default: the spec's seed, 0)")
+        p.add_argument("--device", help=device_help)
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a spec value by dotted path, e.g. policy.max_lr=1.0 (repeatable)")
+
+    r = command("run", "one run; prints the run directory as its last line",
+                ["bench run fashion_mnist_one_cycle", "bench run my_spec.yaml --seed 1 --set policy.max_lr=0.2",
+                 "bench run --resume runs/RUN_ID"])
+    r.add_argument("spec", nargs="?", help="a spec YAML file, or the name of a shipped spec (bench list specs); "
+                   "optional with --resume")
+    spec_options(r)
+    r.add_argument("--out", default="runs", help="results folder; the run directory is made inside it")
     r.add_argument("--overwrite", action="store_true", help="replace an existing run directory of this spec")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted or killed run from its "
-                   "checkpoint, exactly (schedule, momentum, weights, RNG, batch order)")
+                   "checkpoint, exactly (schedule, momentum, weights, RNG, batch order) (default: none, a new run)")
     r.add_argument("--nproc", type=int, help="data parallel: N processes through torchrun (PyTorch DDP); the "
-                   "global batch, steps per epoch and schedule stay those of a one-process run")
+                   "global batch, steps per epoch and schedule stay those of a one-process run (default: 1 process)")
     r.set_defaults(func=cmd_run)
 
-    s = sub.add_parser("schedule", help="print or plot a policy's schedule, one row per step")
-    s.add_argument("policy", help=" | ".join(POLICIES))
-    s.add_argument("--steps", type=int, required=True, help="total optimizer steps")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a policy key, e.g. max_lr=1.0")
-    s.add_argument("--format", choices=("csv", "table", "png"), default="csv")
-    s.add_argument("--out", help="write to this file instead of stdout (required for png)")
+    s = command("schedule", "print or plot a policy's schedule, one row per step",
+                [schedule_example(name, 1000) for name in POLICIES]
+                + ["bench schedule one-cycle --steps 1000 --set min_lr=0.1 --set max_lr=1.0 --format png "
+                   "--out one-cycle.png"])
+    s.example = "bench schedule one-cycle --steps 1000 --set min_lr=0.1 --set max_lr=1.0"
+    s.add_argument("policy", help=" | ".join(POLICIES) + " (their keys: bench list policies)")
+    s.add_argument("--steps", type=int, required=True, help="total optimizer steps (required)")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a policy key, e.g. max_lr=1.0 (repeatable)")
+    s.add_argument("--format", choices=("csv", "table", "png"), default="csv", help="csv | table | png")
+    s.add_argument("--out", help="write to this file (required for png) (default: stdout)")
     s.set_defaults(func=cmd_schedule)
 
-    m = sub.add_parser("smoke", help="a short real run per installed backend; fails unless accuracy rose")
+    m = command("smoke", "a short real run per installed backend; fails (exit 6) unless accuracy rose",
+                ["bench smoke", "bench smoke --backends torch --out smoke-runs"],
+                description="The default suite at budget smoke on every installed backend. Accepts: "
+                + SMOKE_ACCEPTS.format(bar=SMOKE_MIN_ACC) + "; else exit 6.")
     m.add_argument("--backends", help="comma-separated (default: every installed backend)")
-    m.add_argument("--out", help="results folder (default: a temporary folder)")
+    m.add_argument("--out", help="results folder (default: a new temporary folder)")
     m.set_defaults(func=cmd_smoke)
 
     def range_args(p, metric_default="loss"):
-        p.add_argument("spec", help="a spec YAML file, or the name of a shipped spec")
-        p.add_argument("--backend", choices=registry.names())
-        p.add_argument("--seed", type=int)
-        p.add_argument("--device")
-        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-        p.add_argument("--out", default="runs", help="results folder (default: ./runs)")
-        p.add_argument("--start-lr", type=float, default=1e-7)
-        p.add_argument("--end-lr", type=float, default=10.0)
+        p.add_argument("spec", help="a spec YAML file, or the name of a shipped spec (bench list specs)")
+        spec_options(p)
+        p.add_argument("--out", default="runs", help="results folder")
+        p.add_argument("--start-lr", type=float, default=1e-7, help="the ramp's first rate")
+        p.add_argument("--end-lr", type=float, default=10.0, help="the ramp's last rate")
         p.add_argument("--steps", type=int, default=100, help="length of the ramp, in optimizer steps")
-        p.add_argument("--mode", choices=("exp", "linear"), help="ramp (default exp; linear for accuracy metrics)")
-        p.add_argument("--metric", choices=("loss", "val_loss", "val_acc", "test_acc"), default=metric_default)
-        p.add_argument("--eval-every", type=int, help="steps between evaluations for val_/test_ metrics")
+        p.add_argument("--mode", choices=("exp", "linear"), help="ramp (default: exp; linear for accuracy metrics)")
+        p.add_argument("--metric", choices=("loss", "val_loss", "val_acc", "test_acc"), default=metric_default,
+                       help="what the rate is judged on")
+        p.add_argument("--eval-every", type=int, help="steps between evaluations for val_/test_ metrics "
+                       "(default: steps/50 for accuracy metrics, else 1)")
         p.add_argument("--beta", type=float, default=0.98, help="smoothing of the debiased EMA")
         p.add_argument("--stop-factor", type=float, default=4.0, help="stop once smoothed loss > this x its best")
-        p.add_argument("--quiet", action="store_true")
+        p.add_argument("--quiet", action="store_true", help="no progress output")
 
-    lf = sub.add_parser("lr-find", help="an LR range test: loss (or accuracy) against the rate, suggestions")
+    lf = command("lr-find", "an LR range test: loss (or accuracy) against the rate, suggestions",
+                 ["bench lr-find fashion_mnist_constant --start-lr 1e-4 --end-lr 10 --steps 400"])
     range_args(lf)
     lf.set_defaults(func=cmd_lr_find)
 
-    sw = sub.add_parser("sweep", help="range tests over momentum or weight decay")
-    sw.add_argument("param", choices=("momentum", "weight-decay"))
+    sw = command("sweep", "range tests over momentum or weight decay",
+                 ["bench sweep momentum fashion_mnist_constant", "bench sweep weight-decay fashion_mnist_constant"])
+    sw.add_argument("param", choices=("momentum", "weight-decay"), help="momentum | weight-decay")
     range_args(sw)
-    sw.add_argument("--values", type=float, nargs="+", help="momentum: 0.8 0.85 0.9 0.95 0.99; "
-                    "weight-decay: the coarse grid, default 1e-3 .. 1e-7 (a fine grid 3x, x/3 follows)")
+    sw.add_argument("--values", type=float, nargs="+", help="the values to sweep (default: momentum 0.8 0.85 0.9 "
+                    "0.95 0.99; weight-decay the coarse grid 1e-3 .. 1e-7, then a fine grid 3x, x/3 around the best)")
     sw.set_defaults(func=cmd_sweep)
 
-    tu = sub.add_parser("tune", help="lr-find, momentum and weight-decay sweeps on the validation split; "
-                        "writes specs for both derivation rules")
+    tu = command("tune", "lr-find, momentum and weight-decay sweeps on the validation split; "
+                 "writes specs for both derivation rules",
+                 ["bench tune fashion_mnist_constant --set dataset.val_size=2000 --start-lr 1e-4 --end-lr 10 "
+                  "--steps 400 --eval-every 5"])
     range_args(tu, metric_default="val_loss")
     tu.add_argument("--k", type=float, default=4, help="CLR step size in epochs (2-10)")
     tu.add_argument("--clr-div", type=int, default=4, choices=(3, 4), help="CLR min = c / this")
-    tu.add_argument("--momenta", type=float, nargs="+", help="momentum sweep values (default 0.8 0.85 0.9 0.95 0.99)")
-    tu.add_argument("--decays", type=float, nargs="+", help="coarse weight-decay grid (default 1e-3 .. 1e-7)")
+    tu.add_argument("--momenta", type=float, nargs="+", help="momentum sweep values (default: 0.8 0.85 0.9 0.95 0.99)")
+    tu.add_argument("--decays", type=float, nargs="+", help="coarse weight-decay grid (default: 1e-3 .. 1e-7)")
     tu.set_defaults(func=cmd_tune)
 
-    im = sub.add_parser("import", help="a reference run directory from another tool's log")
-    im.add_argument("kind", choices=("caffe-log", "keras-csv"))
-    im.add_argument("file")
-    im.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="spec fields the log cannot say")
+    im = command("import", "a reference run directory from another tool's log",
+                 ["bench import caffe-log clr3SS5kFig1a.log --out results/reference",
+                  "bench import keras-csv history.csv --set network.name=simple_cnn --out runs"])
+    im.add_argument("kind", choices=("caffe-log", "keras-csv"), help="caffe-log | keras-csv")
+    im.add_argument("file", help="the log file")
+    im.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="spec fields the log cannot say (repeatable)")
     im.add_argument("--batch-size", type=int, help="caffe-log: the effective batch (default: per-GPU batch x GPUs)")
-    im.add_argument("--out", required=True, help="results folder")
+    im.add_argument("--out", required=True, help="results folder (required)")
     im.set_defaults(func=cmd_import)
 
-    cl = sub.add_parser("claims", help="verdicts of the claims on run directories")
-    cl.add_argument("paths", nargs="+", metavar="PATH")
+    cl = command("claims", "verdicts of the claims on run directories",
+                 ["bench claims results", "bench claims runs/full results/reference --strict"])
+    cl.add_argument("paths", nargs="+", metavar="PATH", help="run directories or folders holding them")
     cl.add_argument("--claims", help="a claims YAML file (default: the shipped bench/claims/claims.yaml)")
     cl.add_argument("--strict", action="store_true", help="exit 5 when a must-hold claim fails")
     cl.set_defaults(func=cmd_claims)
 
-    fu = sub.add_parser("full", help="a suite's grid (each run its own process), then the report")
-    fu.add_argument("--suite", help="fashion-mnist | paper | smith-topin (default: the one this machine can run)")
-    fu.add_argument("--budget", choices=("smoke", "quick", "paper"))
+    fu = command("full", "a suite's grid (each run its own process), then the report; exit 6 if cells crashed",
+                 ["bench full", "bench full --suite fashion-mnist --budget quick --seeds 5",
+                  "bench full --suite paper --shard 1/4"])
+    fu.add_argument("--suite", help="fashion-mnist | paper | smith-topin, or a suite YAML file (bench list suites) "
+                    "(default: the one this machine can run)")
+    fu.add_argument("--budget", choices=("smoke", "quick", "paper"),
+                    help="smoke | quick | paper (default: the suite's default_budget; with no --suite, paper on "
+                    "a GPU, else quick)")
     fu.add_argument("--backends", help="comma-separated (default: every installed backend)")
     fu.add_argument("--seeds", type=int, help="seeds per cell and backend (default: the budget's)")
-    fu.add_argument("--out", default="runs/full", help="results folder (default: ./runs/full)")
-    fu.add_argument("--shard", help="i/n: run every n-th job starting at the i-th (for many machines)")
+    fu.add_argument("--out", default="runs/full", help="results folder")
+    fu.add_argument("--shard", help="i/n: run every n-th job starting at the i-th, for many machines "
+                    "(default: the whole grid)")
     fu.add_argument("--launcher", choices=("slurm", "local"),
-                    help="submit the grid as one job array through submitit (slurm), or run it that way here (local)")
-    fu.add_argument("--partition", help="SLURM partition (with --launcher slurm)")
+                    help="submit the grid as one job array through submitit (slurm), or run it that way here "
+                    "(local) (default: none, the cells one after another in this process)")
+    fu.add_argument("--partition", help="SLURM partition, with --launcher slurm (default: none)")
     fu.add_argument("--retry-diverged", action="store_true",
                     help="run diverged cells again (by default a divergence is a result, kept)")
     fu.set_defaults(func=cmd_full)
 
-    pf = sub.add_parser("perf", help="training throughput of the harness against the raw framework loop")
-    pf.add_argument("--backend", choices=registry.names(), help="default: every installed backend")
+    pf = command("perf", "training throughput of the harness against the raw framework loop",
+                 ["bench perf --backend torch --steps 200", "bench perf --suite gpu"])
+    pf.add_argument("--backend", choices=registry.names(), help="the framework (default: every installed backend)")
     from bench.perf import add_arguments as perf_arguments
 
     perf_arguments(pf)
-    pf.add_argument("--out", help="also write the results as JSON to this file")
+    pf.add_argument("--out", help="also write the results as JSON to this file (default: none)")
+    _say_defaults(pf, {"--precision": "float32 | float64 | bf16 (default: float32; the gpu suite: bf16)",
+                       "--suite": "gpu: the ResNet-56 batch-1000 check (PyTorch) (default: none, the "
+                                  "single configuration above)"})
     pf.set_defaults(func=cmd_perf)
 
-    rp = sub.add_parser("report", help="tables + verdicts + plots into report.md")
-    rp.add_argument("paths", nargs="+", metavar="PATH")
+    rp = command("report", "tables + verdicts + plots into report.md",
+                 ["bench report runs/full", "bench report runs/full results/reference --out report"])
+    rp.add_argument("paths", nargs="+", metavar="PATH", help="run directories or folders holding them")
     rp.add_argument("--out", help="output folder (default: the first PATH)")
-    rp.add_argument("--claims")
+    rp.add_argument("--claims", help="a claims YAML file (default: the shipped bench/claims/claims.yaml)")
     rp.set_defaults(func=cmd_report)
 
-    c = sub.add_parser("compare", help="tables across policies and backends")
+    c = command("compare", "tables across policies and backends", ["bench compare runs --tolerance 0.02"])
     c.add_argument("paths", nargs="+", metavar="PATH", help="run directories or folders holding them")
     c.add_argument("--tolerance", type=float, default=0.01,
-                   help="flag backend differences in mean final accuracy above this (fraction; default 0.01)")
+                   help="flag backend differences in mean final accuracy above this (a fraction)")
     c.add_argument("--out", help="write compare.md, compare.csv and runs.csv here (default: the first PATH)")
     c.set_defaults(func=cmd_compare)
 
-    d = sub.add_parser("data", help="dataset tools")
-    dsub = d.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
-    dc = dsub.add_parser("check", help="load a dataset through the run's readers; counts, shapes, checksums")
+    d = command("data", "dataset tools", ["bench data check fashion_mnist", "bench data check cifar10 --data-dir /data"])
+    dsub = d.add_subparsers(dest="data_command", required=True, parser_class=_Parser, metavar="TOOL")
+    dc = dsub.add_parser("check", help="load a dataset through the run's readers; counts, shapes, checksums",
+                         description="load a dataset through the run's readers; counts, shapes, checksums",
+                         epilog=epilog(["bench data check fashion_mnist", "bench data check cifar10 --data-dir /data"]))
     dc.add_argument("name", help="fashion_mnist | cifar10 | cifar100 | oxflower17 | tiny_imagenet")
-    dc.add_argument("--data-dir")
+    dc.add_argument("--data-dir", help="a folder to look in first; it must exist (default: none: $BENCH_DATA_DIR, "
+                    "the Debian package's folder for Fashion-MNIST, the cache)")
     dc.add_argument("--no-verify", action="store_true", help="read files whose checksums are not the official ones")
-    dc.add_argument("--image-size", type=int, help="resize to this square (Flowers 17 default 224)")
+    dc.add_argument("--image-size", type=int, help="resize to this square (default: native; Flowers 17: 224)")
     dc.set_defaults(func=cmd_data_check)
+
+    ls = command("list", "what is shipped or known: specs, suites, claims, policies, networks, datasets",
+                 [f"bench list {k}" for k in LIST_KINDS])
+    ls.add_argument("kind", choices=LIST_KINDS, help=" | ".join(LIST_KINDS))
+    ls.add_argument("--claims", help="with claims: a claims YAML file (default: the shipped bench/claims/claims.yaml)")
+    ls.set_defaults(func=cmd_list)
     return ap
+
+
+def _say_defaults(parser, helps: dict[str, str]) -> None:
+    """Give options defined elsewhere (bench/perf.py) a help that says their default."""
+    for action in parser._actions:
+        for flag in action.option_strings:
+            if flag in helps:
+                action.help = helps[flag]
+
+
+def _new_folders(path) -> list[Path]:
+    """The folders that do not exist yet on the way to ``path``, deepest first."""
+    p, made = Path(path), []
+    while not p.exists() and p != p.parent:
+        made.append(p)
+        p = p.parent
+    return made
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed command created and left empty (deepest first; a folder
+    something was written into stays, and so do those above it)."""
+    for d in folders:
+        try:
+            d.rmdir()
+        except OSError:
+            return
 
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    out = getattr(args, "out", None) if args.command in FOLDER_OUT else None
+    new = _new_folders(out) if out else []
     try:
         return args.func(args)
     except BenchError as e:
+        _remove_if_empty(new)  # bad input creates nothing: no empty results folder left behind
         print(f"bench: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
-        return 4
+        return EXIT_INTERRUPTED

@@ -9,6 +9,19 @@ EXIT_BAD_INPUT = 2  # bad input or usage: a clear message, no traceback
 EXIT_DIVERGED = 3  # the run diverged (NaN/inf loss); everything recorded is kept
 EXIT_INTERRUPTED = 4  # the run was interrupted (SIGINT/SIGTERM); records kept
 EXIT_CLAIM_FAILED = 5  # --strict and a must-hold claim failed
+EXIT_CHECK_FAILED = 6  # a check failed: bench smoke below its bar, bench full with cells that crashed
+
+# One line each, for the commands' --help (bench/cli.py) and docs/contract.md.
+EXIT_CODES = (
+    (EXIT_OK, "success"),
+    (EXIT_INTERNAL, "internal error (a bug: traceback shown)"),
+    (EXIT_BAD_INPUT, "bad input or usage (a clear message, no traceback, nothing created)"),
+    (EXIT_DIVERGED, "the run diverged (everything recorded is kept)"),
+    (EXIT_INTERRUPTED, "interrupted (SIGINT/SIGTERM); resumable (bench run --resume, or bench full again)"),
+    (EXIT_CLAIM_FAILED, "--strict and a must-hold claim failed"),
+    (EXIT_CHECK_FAILED, "a check failed: bench smoke below its bar, or bench full with cells that crashed "
+                        "or stayed incomplete (a diverged cell is a result, not a failure)"),
+)
 
 
 class BenchError(Exception):

@@ -44,19 +44,32 @@ def save_png(fig, out: str | Path, dpi: int = 120) -> Path:
     return out
 
 
-def plot_schedule(rows, policy, out: str | Path) -> Path:
-    """Learning rate and momentum against step, one above the other."""
+def schedule_figure(rows, policy, width_in: float = 7.0):
+    """The figure of :func:`plot_schedule`: learning rate and momentum against step, one
+    above the other, under a title (the policy and every parameter) wrapped to the figure's
+    width, so that it is never cut off."""
+    import textwrap
+
     plt = _plt()
     steps = [r[0] for r in rows]
-    fig, (a, b) = plt.subplots(2, 1, sharex=True, figsize=(7, 5))
+    fig, (a, b) = plt.subplots(2, 1, sharex=True, figsize=(width_in, 5))
     a.plot(steps, [r[1] for r in rows], color="tab:blue")
     a.set_ylabel("learning rate")
     b.plot(steps, [r[2] for r in rows], color="tab:orange")
     b.set_ylabel("momentum")
     b.set_xlabel("step (optimizer update)")
-    params = ", ".join(f"{k}={v}" for k, v in policy.model_dump().items() if k != "name")
-    a.set_title(f"{policy.name}: {params}", fontsize=9)
+    params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in policy.model_dump().items() if k != "name")
+    # 9 pt characters are about 5 pt wide on average: 12 per inch, less the margins
+    a.set_title("\n".join(textwrap.wrap(f"{policy.name}: {params}", max(20, int(width_in * 11)))), fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def plot_schedule(rows, policy, out: str | Path) -> Path:
+    """Learning rate and momentum against step, one above the other, as a PNG."""
+    plt = _plt()
+    fig = schedule_figure(rows, policy)
     try:
         return save_png(fig, out, dpi=120)
     finally:

@@ -1,7 +1,7 @@
 """Fashion-MNIST (Xiao, Rasul & Vollgraf 2017): 60,000 + 10,000 28x28 grey images, 10 classes.
 
 Read from the official IDX files. Where they are looked for, in order: the spec's
-``dataset.data_dir`` (or ``--data-dir``), ``$BENCH_DATA_DIR/fashion-mnist``, the Debian
+``dataset.data_dir`` (or ``--data-dir``; refused if it does not exist), ``$BENCH_DATA_DIR/fashion-mnist``, the Debian
 package ``dataset-fashion-mnist`` (/usr/share/datasets/fashion-mnist), and the download
 cache ``~/.cache/lr-policy-bench/fashion-mnist``. If none has them and a network exists,
 they are downloaded into the cache; offline, the error names every path tried.
@@ -117,7 +117,9 @@ def download(dest: Path, timeout: float = 20.0) -> None:
 
 
 def locate(data_dir: str | os.PathLike | None = None, allow_download: bool = True) -> dict[str, Path]:
-    """The path of each of the four files, downloading them if needed and possible."""
+    """The path of each of the four files, downloading them if needed and possible. A
+    ``data_dir`` that does not exist is refused (:class:`DataError`), not passed over."""
+    sources.given_dir(data_dir)
     dirs = candidate_dirs(data_dir)
     found = {stem: _find(stem, dirs) for stem in FILES}
     if all(found.values()):

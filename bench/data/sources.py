@@ -8,8 +8,8 @@
 | oxflower17 | 17flowers.tgz (or jpg/, or a folder per class) | https://www.robots.ox.ac.uk/~vgg/data/flowers/17/17flowers.tgz | b59a65d8d1a99cd66944d474e1289eab |
 | tiny_imagenet | tiny-imagenet-200.zip (or tiny-imagenet-200/) | http://cs231n.stanford.edu/tiny-imagenet-200.zip | 90528d7ca1a48142e341f4ef8d21d0de |
 
-Looked for, in order: the spec's ``dataset.data_dir`` (or ``--data-dir``) and its
-``<name>/`` subfolder, ``$BENCH_DATA_DIR`` and ``$BENCH_DATA_DIR/<name>``, and the
+Looked for, in order: the spec's ``dataset.data_dir`` (or ``--data-dir``; a folder that
+does not exist is refused, never passed over) and its ``<name>/`` subfolder, ``$BENCH_DATA_DIR`` and ``$BENCH_DATA_DIR/<name>``, and the
 download cache ``~/.cache/lr-policy-bench/<name>``.
 """
 
@@ -55,6 +55,23 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lr-policy-bench"
 
 
+def given_dir(data_dir) -> Path | None:
+    """The folder a spec's ``dataset.data_dir`` (or ``--data-dir``) names, expanded; a
+    :class:`DataError` when it names none (a typo would otherwise be passed over, and the
+    data read from another place without a word)."""
+    if not data_dir:
+        return None
+    d = Path(data_dir).expanduser()
+    if not d.exists():
+        raise DataError(f"dataset.data_dir: received {data_dir}; it does not exist. Give the folder that holds "
+                        "the dataset's files, or leave dataset.data_dir (--data-dir) out to look in "
+                        "$BENCH_DATA_DIR and the cache")
+    if not d.is_dir():
+        raise DataError(f"dataset.data_dir: received {data_dir}; it is not a folder. Give the folder that holds "
+                        "the dataset's files")
+    return d
+
+
 def candidate_dirs(name: str, data_dir) -> list[Path]:
     dirs: list[Path] = []
     if data_dir:
@@ -88,6 +105,7 @@ def locate(name: str, data_dir=None, allow_download: bool = True, folder_ok=None
     ``folder_ok(path) -> bool`` says whether a folder holds the extracted dataset.
     """
     src = SOURCES[name]
+    given_dir(data_dir)
     dirs = candidate_dirs(name, data_dir)
     for d in dirs:
         if (d / src.archive).is_file():

@@ -24,6 +24,7 @@ def test_data_check_missing_names_paths(tmp_path):
     env = {"PATH": "", "HOME": str(tmp_path), "BENCH_OFFLINE": "1", "XDG_CACHE_HOME": str(tmp_path / "c")}
     code = ("import bench.data.fashion_mnist as f, sys; f.DEBIAN_DIR = f.Path(sys.argv[1]); "
             "from bench.cli import main; raise SystemExit(main(['data', 'check', 'fashion_mnist', '--data-dir', sys.argv[1]]))")
+    (tmp_path / "nothing").mkdir()  # an empty folder (one that does not exist is refused before any looking)
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "nothing")], cwd=REPO,
                          capture_output=True, text=True, env=env)
     assert out.returncode == 2

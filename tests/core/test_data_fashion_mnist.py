@@ -187,6 +187,7 @@ def test_data_dir_takes_precedence(isolated, monkeypatch):
 
 def test_missing_everywhere_lists_dirs(isolated):
     tmp = isolated
+    (tmp / "given").mkdir()  # a data_dir that does not exist is refused before any looking
     with pytest.raises(DataError, match="Fashion-MNIST not found") as ei:
         fm.load(data_dir=tmp / "given", allow_download=False)
     msg = str(ei.value)

@@ -169,6 +169,7 @@ def test_tiny_imagenet_zip_and_folder(tmp_path):
 
 
 def test_missing_dataset_names_every_path(tmp_path):
+    (tmp_path / "nowhere").mkdir()  # empty: a data_dir that does not exist is refused before any looking
     with pytest.raises(DataError) as e:
         cifar.load("cifar10", tmp_path / "nowhere")
     msg = str(e.value)
@@ -215,6 +216,7 @@ def test_data_check_cli(tmp_path):
     r = json.loads(out.stdout)
     assert r["train"]["images"] == [20, 32, 32, 3] and r["classes"][0] == "airplane"
     assert "unverified" in json.dumps(r["files"])
+    (tmp_path / "none").mkdir()  # empty: a --data-dir that does not exist is refused before any looking
     out = _bench("data", "check", "tiny_imagenet", "--data-dir", str(tmp_path / "none"), env=env)
     assert out.returncode == 2 and "tiny-imagenet-200.zip" in out.stderr and "Traceback" not in out.stderr
 

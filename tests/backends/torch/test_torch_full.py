@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.torch, needs_fmnist]
 
 
 def test_full_and_report_on_a_tiny_suite(tmp_path):
+    (tmp_path / "none").mkdir()  # an empty data_dir: the cifar cell is skipped as not found
     suite = {
         "name": "tiny", "default_budget": "smoke",
         "base": {"network": {"name": "simple_cnn"}, "dataset": {"name": "fashion_mnist", "train_size": 500,
@@ -60,5 +61,5 @@ def test_local_submitit_launcher_gives_the_same_report(tmp_path):
     import pandas as pd
 
     a, b = (pd.read_csv(io.StringIO(t)) for t in tables)
-    cols = [c for c in a.columns if "img/s" not in c and "s→" not in c]  # timings differ, results do not
+    cols = [c for c in a.columns if not c.startswith(("images_per_s", "seconds_to_"))]  # timings differ, results do not
     assert a[cols].equals(b[cols])

@@ -1,0 +1,101 @@
+"""Results as a table, for notebooks: ``bench.results.load(PATHS)``.
+
+::
+
+    from bench.results import load
+    df = load(["results/full-fashion-mnist-quick"])
+    df[df.split == "test"].groupby(["policy", "backend"]).test_acc.mean()
+
+One row per evaluation (each row of each run's ``evals.csv``), with the run's identity
+beside it. Run directories are found and read through :func:`bench.rundir.load_runs`,
+the harness's one run-directory reader: incomplete, damaged and repeated directories are
+skipped with one warning line each, exactly as ``bench compare``, ``claims`` and
+``report`` skip them.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from pathlib import Path
+
+#: the run's identity, one value per run, repeated on each of its rows
+RUN_COLUMNS = ("run_id", "run_dir", "backend", "seed", "network", "dataset", "policy", "policy_name", "rule",
+               "budget", "kind", "status")
+#: the evaluation: the columns of evals.csv (docs/contract.md), as numbers but ``split``
+EVAL_COLUMNS = ("step", "epoch", "split", "test_loss", "test_acc", "train_wall_s", "eval_wall_s")
+NUMERIC = ("seed", "budget", "step", "epoch", "test_loss", "test_acc", "train_wall_s", "eval_wall_s")
+#: of those, the counts: int64 when every row has one, else float64 with NaN where absent
+INTEGER = ("seed", "budget", "step")
+
+
+def _number(text) -> float:
+    """A cell of evals.csv as a float; NaN where it is empty or absent."""
+    if text is None or str(text).strip() == "":
+        return float("nan")
+    return float(text)
+
+
+def _identity(run) -> dict:
+    from bench.schedules import label
+
+    spec, summary = run.spec, run.summary
+    provenance = spec.get("provenance")
+    budget = summary.get("total_steps")
+    if budget is None:  # a record that does not say: the spec's budget when it is in steps
+        budget = (spec.get("budget") or {}).get("steps") if isinstance(spec.get("budget"), dict) else None
+    policy = spec.get("policy") or {}
+    return {
+        "run_id": run.path.name,
+        "run_dir": str(run.path),
+        "backend": summary.get("backend") or spec.get("backend"),
+        "seed": spec.get("seed"),
+        "network": (spec.get("network") or {}).get("name"),
+        "dataset": (spec.get("dataset") or {}).get("name"),
+        "policy": label(policy),
+        "policy_name": policy.get("name"),
+        "rule": provenance.get("rule") if isinstance(provenance, dict) else None,
+        "budget": budget,
+        "kind": summary.get("kind"),
+        "status": summary.get("status"),
+    }
+
+
+def _eval_rows(run_dir: Path) -> list[dict]:
+    """The rows of the run's evals.csv ([] if it has none). The file was read once already
+    by load_runs (a damaged one skips the run there), so it parses here."""
+    path = run_dir / "evals.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{c: (r.get(c) or "test") if c == "split" else _number(r.get(c)) for c in EVAL_COLUMNS}
+                for r in csv.DictReader(f)]
+
+
+def load(paths: str | Path | Iterable[str | Path], stream=None, kinds: Iterable[str] | None = None):
+    """A pandas DataFrame, one row per evaluation of every complete run in ``paths`` (run
+    directories, or folders searched recursively): the columns :data:`RUN_COLUMNS` and
+    :data:`EVAL_COLUMNS`. ``policy`` is the policy's label (``one-cycle 0.01-0.1``),
+    ``policy_name`` its name, ``rule`` the derivation rule of a tuned spec
+    (``spec.provenance.rule``; None elsewhere), ``budget`` the run's total steps. The
+    columns of :data:`NUMERIC` are numbers: floats with NaN where absent, and the counts
+    (:data:`INTEGER`) int64 where no row lacks one. ``kinds`` keeps the runs
+    whose summary is of those kinds (default: every kind; only runs that evaluate have
+    rows). Skipped directories are named on ``stream`` (default stderr)."""
+    import pandas as pd
+
+    from bench.rundir import load_runs
+
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    rows = []
+    for run in load_runs(list(paths), stream, kinds):
+        ident = _identity(run)
+        rows += [{**ident, **e} for e in _eval_rows(run.path)]
+    df = pd.DataFrame(rows, columns=[*RUN_COLUMNS, *EVAL_COLUMNS])
+    for c in NUMERIC:
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+        if c in INTEGER and df[c].notna().all() and (df[c] % 1 == 0).all():
+            df[c] = df[c].astype("int64")
+    df["rule"] = df["rule"].astype(object).where(df["rule"].notna(), None)  # None, as documented
+    return df
