@@ -87,6 +87,8 @@ class Checkpoint:
     evals: list[tuple[int, str, float, float, float]] = field(default_factory=list)
     reason: str = "periodic"
     written_at: str = ""
+    first_loss: float | None = None  # the loop's explosion reference (update 0's loss)
+    exploded_at: int | None = None
 
     def to_json(self) -> dict:
         return {"schema": CHECKPOINT_SCHEMA, **self.__dict__, "evals": [list(e) for e in self.evals]}
@@ -117,6 +119,7 @@ def save(run_dir: Path, trainer, *, step: int, total: int, run_id: str, backend:
         steps_csv_bytes=_size(run_dir / "steps.csv"), evals_csv_bytes=_size(run_dir / "evals.csv"),
         train_s=outcome.train_s, eval_s=outcome.eval_s, warmup_s=outcome.warmup_s,
         checkpoint_s=outcome.checkpoint_s, evals=[tuple(e) for e in outcome.evals], reason=reason,
+        first_loss=outcome.first_loss, exploded_at=outcome.exploded_at,
         written_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     write_json(run_dir / CHECKPOINT_FILE, ck.to_json())
     _remove_state_files(run_dir, keep=names)

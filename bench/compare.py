@@ -68,7 +68,7 @@ def _row(run: rundir.Run) -> dict:
         "batch_size": spec["batch_size"], "budget": s.total_steps,
         "backend": s.backend, "seed": spec["seed"], "status": s.status,
         "final_acc": s.final_test_acc, "best_acc": s.best_test_acc,
-        "images_per_s": s.images_per_s, "train_s": s.train_s,
+        "images_per_s": s.images_per_s, "train_s": s.train_s, "exploded_at": s.get("exploded_at"),
     }
     for t, hit in s.targets.items():  # never reached: no number, reached_t says so
         row[f"steps_to_{t}"] = math.nan if hit is None else hit.step
@@ -93,7 +93,8 @@ def table(runs: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
     """One row per experiment and backend, every statistic a number: seeds run (``n``),
     diverged, final accuracy mean, SD and 95% t-interval of the mean over completed seeds,
     best evaluation accuracy (chosen on the test data), median images/s, and per target the
-    censored median steps and seconds with ``reached`` of ``total``; ``delta_final`` is the
+    censored median steps and seconds with ``reached`` of ``total``; ``exploded`` counts runs
+    whose loss blew up (``exploded_at``); ``delta_final`` is the
     mean final accuracy minus that of ``delta_vs`` (the experiment's first backend) and
     ``flag`` marks a difference larger than ``tolerance``."""
     if runs.empty:
@@ -116,6 +117,7 @@ def table(runs: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
             row = {"experiment": first["experiment"], "network": first["network"], "dataset": first["dataset"],
                    "policy": first["policy"], "batch_size": int(first["batch_size"]), "budget": first["budget"],
                    "backend": b, "n": len(r), "diverged": int((r["status"] == "diverged").sum()),
+                   "exploded": int(r["exploded_at"].notna().sum()) if "exploded_at" in r else 0,
                    "final_acc_n": n_acc, "final_acc_mean": mean, "final_acc_sd": sd,
                    "final_acc_ci_low": mean - half, "final_acc_ci_high": mean + half,
                    "best_acc_mean_on_test": float(done["best_acc"].astype(float).mean()) if n_acc else math.nan,
@@ -159,7 +161,8 @@ def display(tab: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
                "batch": _num(first["batch_size"], ","), "steps": _num(first["budget"], ",")}
         for _, r in g.iterrows():
             b = r["backend"]
-            row[f"{b} seeds"] = f"{r['n']}" + (f" ({r['diverged']} diverged)" if r["diverged"] else "")
+            notes = [f"{r[k]} {k}" for k in ("diverged", "exploded") if r.get(k)]
+            row[f"{b} seeds"] = f"{r['n']}" + (f" ({', '.join(notes)})" if notes else "")
             acc = _num(r["final_acc_mean"], ".4f")
             row[f"{b} final acc"] = acc + (f" ± {r['final_acc_sd']:.4f}" if acc and r["final_acc_n"] > 1 else "")
             row[f"{b} best acc"] = _num(r["best_acc_mean_on_test"], ".4f")
@@ -187,7 +190,9 @@ def render(tab: pd.DataFrame, tolerance: float = 0.01) -> str:
                      disable_numparse=True) + "\n\n" + LEGEND)
 
 
-LEGEND = ("final acc: mean ± one standard deviation (SD) over seeds, on the whole test split (compare.csv also "
+LEGEND = ("seeds: runs made; diverged: ended on a non-finite loss; exploded: a finite loss above 100x the first "
+          "update's (recorded as exploded_at; such a run may still end 'completed', at chance accuracy). "
+          "final acc: mean ± one standard deviation (SD) over seeds, on the whole test split (compare.csv also "
           "gives the 95% t-interval of the mean); best acc: the highest evaluation accuracy, chosen on the test "
           "data (optimistic, not a held-out result); steps→t and s→t: median over seeds of the first evaluation "
           "at or above t (on the evaluation subset where runs have one; a run that never got there counts as "

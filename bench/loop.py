@@ -14,7 +14,9 @@ what is recorded are the same for all of them:
 - the first ``warmup_steps`` (compilation, allocator and cache warm-up) are reported
   separately: ``images_per_s`` in the summary excludes them;
 - a non-finite training loss ends the run with status ``diverged``: rows up to and
-  including the first non-finite step are kept, ``diverged_at`` names that step.
+  including the first non-finite step are kept, ``diverged_at`` names that step;
+- a finite loss above ``EXPLOSION_FACTOR`` x the first update's loss is recorded as
+  ``exploded_at``; with ``stop_on_explosion: true`` the run also ends there as diverged.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ from bench.schedules import make_schedule
 from bench.updates import Updates
 
 FETCH_EVERY = 50  # steps between loss collections (each one synchronises the device)
+# a finite training loss above this many times the first update's loss is an explosion: the
+# run is recorded as exploded at that step (exploded_at), and ends there as diverged when
+# the spec says stop_on_explosion: true. A run that blows up to 1e25 and stays near 1e6 at
+# chance accuracy has a finite loss: without this it would end "completed" with nothing to
+# tell it apart from a run that learned
+EXPLOSION_FACTOR = 100.0
 
 
 def warmup_steps(total: int) -> int:
@@ -48,6 +56,8 @@ class Outcome:
     final_test_loss: float | None = None
     evals: list[tuple[int, str, float, float, float]] = field(default_factory=list)  # step, split, loss, acc, train_s
     checkpointed_at: int | None = None  # updates done at the last checkpoint written
+    first_loss: float | None = None  # the training loss of update 0 (the explosion reference)
+    exploded_at: int | None = None  # the first update whose loss exceeded EXPLOSION_FACTOR x first_loss
 
 
 @dataclass
@@ -82,6 +92,7 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
         first = out.steps_done = out.checkpointed_at = start.step
         out.train_s, out.eval_s, out.warmup_s = start.train_s, start.eval_s, start.warmup_s
         out.checkpoint_s, out.evals = start.checkpoint_s, list(start.evals)
+        out.first_loss, out.exploded_at = start.first_loss, start.exploded_at
     every = getattr(spec, "checkpoint_every", 0) if checkpoint is not None else 0
     stop = stop or Stop()
     pending: list[tuple[int, float, float, float]] = []  # step, lr, momentum, wall_s
@@ -115,6 +126,14 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
                 out.status, out.diverged_at, ok = "diverged", step, False
                 out.train_s = wall  # the updates after it (until this check) are not counted
                 break
+            if out.first_loss is None:
+                out.first_loss = float(loss)
+            elif out.exploded_at is None and loss > EXPLOSION_FACTOR * out.first_loss:
+                out.exploded_at = step
+                if spec.stop_on_explosion:
+                    out.status, out.diverged_at, ok = "diverged", step, False
+                    out.train_s = wall
+                    break
         writer.steps(rows)
         if rows:
             progress.update(out.steps_done, rows[-1][2], rows[-1][4])

@@ -148,6 +148,8 @@ class _Outcome(_Summary):
     warmup_steps: int | None = None  # the first updates, left out of images_per_s
     warmup_s: float | None = None  # training seconds of those
     diverged_at: int | None = None  # the first update whose loss was not finite
+    # the first update whose finite loss exceeded 100x the first update's (bench.loop.EXPLOSION_FACTOR)
+    exploded_at: int | None = None
 
 
 class TrainSummary(_Outcome):

@@ -155,6 +155,10 @@ class Spec(_Frozen):
     # so it is left out of the run id
     checkpoint_every: Annotated[int, Field(ge=0)] = 1000
     targets: tuple[Annotated[float, Field(gt=0.0, le=1.0)], ...] = ()  # accuracy fractions
+    # a finite loss above EXPLOSION_FACTOR x the first update's loss is recorded as the run's
+    # exploded_at; true: the run also ends there, as diverged (exit 3). Written in spec.yaml
+    # and the run id only when true, so runs made before the key existed keep their ids
+    stop_on_explosion: bool = False
     # where a generated spec came from (bench tune: the derivation rule, c, momentum, ...)
     provenance: dict[str, Any] | None = None
 
@@ -165,8 +169,12 @@ class Spec(_Frozen):
 
     # -- derived -------------------------------------------------------------------
     def resolved(self) -> dict[str, Any]:
-        """The spec with every default filled in, as plain data (written as spec.yaml)."""
-        return self.model_dump(mode="json")
+        """The spec with every default filled in, as plain data (written as spec.yaml);
+        ``stop_on_explosion`` only when true."""
+        data = self.model_dump(mode="json")
+        if not data["stop_on_explosion"]:
+            del data["stop_on_explosion"]
+        return data
 
     def spec_hash(self) -> str:
         """8 hex of the resolved spec's sha256, less the keys that cannot change a result
@@ -266,14 +274,12 @@ def validate_model(model: type[BaseModel], data: Any, prefix: str = "", source: 
 
 
 def parse_value(text: str) -> Any:
-    """A ``--set`` value, parsed as a YAML scalar (``1e-3`` is a float, ``null`` is None)."""
+    """A ``--set`` value, parsed as a YAML scalar (``1e-3`` is a float, ``null`` is None,
+    ``'"1e5"'`` the string 1e5)."""
     try:
-        value = yaml.safe_load(text) if text != "" else ""
+        return safe_load(text) if text != "" else ""
     except yaml.YAMLError:
         return text
-    if isinstance(value, str) and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+", value):
-        return float(value)  # PyYAML reads 1e-3 (no dot) as a string
-    return value
 
 
 def apply_sets(data: dict, sets: list[str]) -> dict:
@@ -300,32 +306,60 @@ def apply_sets(data: dict, sets: list[str]) -> dict:
     return data
 
 
-def _normalise_floats(obj):
-    """PyYAML reads ``1e-5`` (no dot) as a string; read such strings as floats."""
-    if isinstance(obj, dict):
-        return {k: _normalise_floats(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_normalise_floats(v) for v in obj]
-    if isinstance(obj, str) and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+", obj):
-        return float(obj)
-    return obj
+# PyYAML follows YAML 1.1, where a float needs a dot: it reads ``1e-5`` as the string
+# "1e-5". Specs are read as YAML 1.2 reads them: an unquoted 1e-5 is a float. Only plain
+# (unquoted) scalars are resolved, so a quoted "1e5" stays a string (a name, a label).
+_EXP_FLOAT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader that also reads ``1e-5`` (no dot) as a float."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """yaml.SafeDumper that quotes the strings :class:`_Loader` would read as floats
+    (the string "1e5" is written ``'1e5'``), so that written specs read back the same."""
+
+
+for _cls in (_Loader, _Dumper):
+    _cls.add_implicit_resolver("tag:yaml.org,2002:float", _EXP_FLOAT, list("+-.0123456789"))
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load`` with YAML 1.2's floats: ``1e-5`` unquoted is a float, quoted a string."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def shipped_specs() -> list[str]:
+    """The names of the shipped specs (bench/specs/*.yaml), as ``bench run NAME`` takes them."""
+    return sorted(p.stem for p in (Path(__file__).parent / "specs").glob("*.yaml"))
+
+
+def _not_found(p: Path) -> BenchError:
+    import difflib
+
+    shipped = Path(__file__).parent / "specs" / p.name
+    if shipped.is_file():
+        return BenchError(f"spec file not found: {p} (a shipped spec of that name is at {shipped})")
+    names = shipped_specs()
+    stem = p.name[:-5] if p.name.endswith((".yaml", ".yml")) else p.name
+    close = difflib.get_close_matches(stem, names, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return BenchError(f"spec file not found: {p}{hint}\nshipped specs (bench run NAME; bench list specs): "
+                      f"{', '.join(names)}; or give the path of a spec YAML file")
 
 
 def read_yaml(path: str | Path) -> dict:
     p = Path(path)
     if not p.is_file():
-        hint = ""
-        shipped = Path(__file__).parent / "specs" / p.name
-        if shipped.is_file():
-            hint = f" (a shipped spec of that name is at {shipped})"
-        raise BenchError(f"spec file not found: {p}{hint}")
+        raise _not_found(p)
     try:
-        data = yaml.safe_load(p.read_text())
+        data = safe_load(p.read_text())
     except yaml.YAMLError as e:
         raise BenchError(f"{p} is not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise BenchError(f"{p}: a spec is a YAML mapping; received {type(data).__name__}")
-    return _normalise_floats(data)
+    return data
 
 
 def build(data: dict, sets: list[str] = (), overrides: dict | None = None, source: str = "spec") -> Spec:
@@ -344,7 +378,8 @@ def shipped_spec(name: str) -> Path:
 
 
 def dump_yaml(data: dict) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    """YAML that :func:`read_yaml` reads back equal (the string "1e5" is quoted)."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
 
 
 def parse_policy(data: dict):

@@ -9,11 +9,11 @@ import sys
 
 import pytest
 import yaml
-from caffe_logs import write_caffe_log
 
 from bench import importers
 from bench.errors import BenchError
 
+from caffe_logs import write_caffe_log
 from common import REPO
 
 CLR_SOLVER = {"test_iter": 200, "test_interval": 100, "base_lr": 0.1, "display": 100, "max_iter": 400,

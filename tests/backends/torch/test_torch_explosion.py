@@ -1,0 +1,14 @@
+"""exploded_at on a real PyTorch run (tests/explosion_check.py)."""
+
+import pytest
+
+from common import needs_fmnist
+
+pytest.importorskip("torch")
+pytestmark = [pytest.mark.torch, needs_fmnist]
+
+
+def test_exploding_run_is_visible(tmp_path):
+    from explosion_check import check
+
+    check("torch", tmp_path)
