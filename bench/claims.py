@@ -799,4 +799,10 @@ def render(rows: list[dict]) -> str:
         row = dict(r, id=r["id"] + (f" ({r['part']})" if r.get("part") else ""),
                    verdict=r["verdict"] + (" (n=1)" if r.get("n1") else ""))
         table.append([row.get(c, "") for c in cols])
-    return tabulate(table, headers=cols, tablefmt="github") + "\n"
+    # the claims themselves, once each, under the table (a reader sees what each id says)
+    seen, said = set(), ["", "What each claim says:", ""]
+    for r in rows:
+        if r["id"] not in seen and r.get("statement"):
+            seen.add(r["id"])
+            said.append(f"- **{r['id']}** ({r.get('source', '')}): {r['statement']}")
+    return tabulate(table, headers=cols, tablefmt="github") + "\n" + ("\n".join(said) + "\n" if seen else "")

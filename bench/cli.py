@@ -244,6 +244,21 @@ def _required_keys(policy: str) -> list[str]:
     return [k for k, f in model.model_fields.items() if f.is_required()]
 
 
+def _new_out(what: str) -> Path:
+    """The default output folder of compare and report: a new folder in the current one,
+    never a PATH given to read (a run directory, or the committed results/ tree)."""
+    import datetime as dt
+
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(f"{what}-{stamp}")
+    n = 1
+    while out.exists():
+        n += 1
+        out = Path(f"{what}-{stamp}-{n}")
+    print(f"writing into {out}/ (a new folder; --out chooses another)", file=sys.stderr)
+    return out
+
+
 def cmd_schedule(args) -> int:
     from bench.errors import SpecInvalid
     from bench.schedules import make_schedule
@@ -504,7 +519,7 @@ def cmd_report(args) -> int:
     from bench.report import make_report
 
     _check_paths(args.paths)
-    print(make_report(args.paths, Path(args.out or args.paths[0]), args.claims))
+    print(make_report(args.paths, Path(args.out), args.claims))
     return EXIT_OK
 
 
@@ -514,7 +529,7 @@ def cmd_compare(args) -> int:
     _check_paths(args.paths)
     if not 0 <= args.tolerance <= 1:
         raise BenchError(f"--tolerance is an accuracy fraction in [0, 1]; received {args.tolerance}")
-    out = args.out if args.out is not None else (args.paths[0] if Path(args.paths[0]).is_dir() else ".")
+    out = args.out
     tab, md = compare(args.paths, out, args.tolerance)
     sys.stdout.write(md)
     print(f"wrote {Path(out) / 'compare.md'}, {Path(out) / 'compare.csv'} and {Path(out) / 'runs.csv'}", file=sys.stderr)
@@ -782,7 +797,7 @@ def make_parser() -> argparse.ArgumentParser:
     rp = command("report", "tables + verdicts + plots into report.md",
                  ["bench report runs/full", "bench report runs/full results/reference --out report"])
     rp.add_argument("paths", nargs="+", metavar="PATH", help="run directories or folders holding them")
-    rp.add_argument("--out", help="output folder (default: the first PATH)")
+    rp.add_argument("--out", help="output folder (default: a new folder report-YYYYmmdd-HHMMSS in the current one, named when written)")
     rp.add_argument("--claims", help="a claims YAML file (default: the shipped bench/claims/claims.yaml)")
     rp.set_defaults(func=cmd_report)
 
@@ -790,7 +805,7 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("paths", nargs="+", metavar="PATH", help="run directories or folders holding them")
     c.add_argument("--tolerance", type=float, default=0.01,
                    help="flag backend differences in mean final accuracy above this (a fraction)")
-    c.add_argument("--out", help="write compare.md, compare.csv and runs.csv here (default: the first PATH)")
+    c.add_argument("--out", help="write compare.md, compare.csv and runs.csv here (default: a new folder compare-YYYYmmdd-HHMMSS in the current one, named when written)")
     c.set_defaults(func=cmd_compare)
 
     d = command("data", "dataset tools", ["bench data check fashion_mnist", "bench data check cifar10 --data-dir /data"])
@@ -843,6 +858,8 @@ def _remove_if_empty(folders: list[Path]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.command in ("compare", "report") and args.out is None:
+        args.out = str(_new_out(args.command))  # never into a PATH that is read
     out = getattr(args, "out", None) if args.command in FOLDER_OUT else None
     new = _new_folders(out) if out else []
     try:

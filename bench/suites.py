@@ -12,10 +12,8 @@ import copy
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from bench.errors import BenchError
-from bench.spec import Spec, apply_sets, build
+from bench.spec import Spec, apply_sets, build, safe_load
 
 SUITES_DIR = Path(__file__).parent / "suites"
 BUDGETS = ("smoke", "quick", "paper")
@@ -29,7 +27,7 @@ def load(name: str) -> dict:
     p = Path(name) if Path(name).suffix == ".yaml" else SUITES_DIR / f"{name}.yaml"
     if not p.is_file():
         raise BenchError(f"unknown suite {name!r}; allowed: {' | '.join(available())} (or a suite YAML file)")
-    data = yaml.safe_load(p.read_text())
+    data = safe_load(p.read_text())  # as specs read: 1e-3 unquoted is a number
     for k in ("name", "base", "cells", "budgets"):
         if k not in data:
             raise BenchError(f"{p}: a suite needs '{k}'")
@@ -76,7 +74,22 @@ def expand(suite: dict, budget_name: str, backends: list[str], seeds: int | None
             for s in range(seeds_for(budget, cell, b, seeds)):
                 spec = build({**data, "backend": b, "seed": s}, source=f"suite {suite['name']}, cell {cell['name']}")
                 jobs.append(Job(cell["name"], b, s, spec, tuple(cell.get("claims", ()))))
+    _no_twins(jobs, suite["name"], budget_name)
     return jobs
+
+
+def _no_twins(jobs: list[Job], suite: str, budget: str) -> None:
+    """Two cells that a budget's overrides make into one experiment (the same spec but for
+    the name) would be counted as one cell run twice: refuse the suite, naming them."""
+    from bench.compare import experiment_key
+
+    seen: dict[tuple, str] = {}
+    for j in jobs:
+        key = (experiment_key(j.spec.resolved()), j.backend, j.seed)
+        other = seen.setdefault(key, j.cell)
+        if other != j.cell:
+            raise BenchError(f"suite {suite!r} at budget {budget!r}: cells {other!r} and {j.cell!r} become the same "
+                             "experiment (only their names differ); give one of them its own budget overrides")
 
 
 def shard(jobs: list[Job], spec: str) -> list[Job]:

@@ -195,3 +195,14 @@ def test_duplicate_paths_count_once(tmp_path, base_spec):
     _fake(tmp_path, base_spec, "A", "torch", 0, 0.9)
     runs = claims.load_runs([tmp_path, tmp_path / ".." / tmp_path.name])
     assert len(runs) == 1
+
+
+def test_rendered_verdicts_say_what_each_claim_says(tmp_path):
+    """claims.md and report.md show each claim's statement beside its id, not the id alone."""
+    rows = claims.verdicts([tmp_path])
+    md = claims.render(rows)
+    assert "What each claim says:" in md
+    for cid in ("FM-1", "ST-2", "R-7"):
+        line = next(ln for ln in md.splitlines() if ln.startswith(f"- **{cid}**"))
+        statement = next(r["statement"] for r in rows if r["id"] == cid)
+        assert statement and statement in line

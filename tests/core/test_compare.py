@@ -100,15 +100,23 @@ def test_compare_csv_holds_numbers(runs, tmp_path):
     assert pd.api.types.is_numeric_dtype(runs_csv["steps_to_0.99"]) and not (runs_csv["steps_to_0.99"] == float("inf")).any()
 
 
-def test_cli(runs):
-    out = subprocess.run([sys.executable, "-m", "bench", "compare", str(runs), "--tolerance", "0.02"], cwd=REPO,
-                         capture_output=True, text=True)
+def test_cli(runs, tmp_path_factory):
+    before = sorted(p.name for p in runs.iterdir())
+    here = tmp_path_factory.mktemp("cwd")
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-m", "bench", "compare", str(runs), "--tolerance", "0.02"], cwd=here,
+                         capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert "one-cycle 0.01-0.1" in out.stdout and "> 0.02" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "bench", "compare", str(runs / "nope")], cwd=REPO,
-                         capture_output=True, text=True)
+    # by default into a new folder in the current one, named in the output; never into a PATH read
+    (made,) = here.glob("compare-*")
+    assert f"writing into {made.name}/" in out.stderr and (made / "compare.csv").is_file()
+    assert sorted(p.name for p in runs.iterdir()) == before
+    bad = subprocess.run([sys.executable, "-m", "bench", "compare", str(runs / "nope")], cwd=here,
+                         capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "no such run directory" in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "bench", "compare", str(runs), "--tolerance", "5"], cwd=REPO,
-                         capture_output=True, text=True)
+    assert len(list(here.glob("compare-*"))) == 1  # the failed call left no folder behind
+    bad = subprocess.run([sys.executable, "-m", "bench", "compare", str(runs), "--tolerance", "5", "--out",
+                          str(here / "o")], cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 2 and "received 5.0" in bad.stderr
     assert json.loads((next(runs.glob("*/summary.json"))).read_text())["schema"] == 1
