@@ -612,16 +612,9 @@ def list_items(kind: str, claims_file: str | None = None) -> list[str]:
                          f"(budgets {budgets}; default {data.get('default_budget', 'quick')})")
         return lines
     if kind == "claims":
-        path = Path(claims_file) if claims_file else Path(__file__).parent / "claims" / "claims.yaml"
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as e:
-            raise BenchError(f"cannot read claims file {path}: {e}") from None
-        claims = data.get("claims") if isinstance(data, dict) else data
-        if not isinstance(claims, list):
-            raise BenchError(f"{path}: no list of claims (a 'claims:' key holding a list)")
-        return [f"{c.get('id', '?')}: {' '.join(str(c.get('statement', '')).split())}"
-                for c in claims if isinstance(c, dict)]
+        from bench.claims import load_claims
+
+        return [f"{c.id}: {' '.join(c.statement.split())}" for c in load_claims(claims_file)]
     if kind == "policies":
         return [f"{name}: {_policy_keys(name, model)}" for name, model in POLICIES.items()]
     if kind == "networks":

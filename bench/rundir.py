@@ -309,20 +309,28 @@ def parse_summary(data: Any, path: Path | str = "summary.json") -> Summary:
         raise _record_error(Path(path), e, tagged=True) from None
 
 
+def _read(run_dir: str | Path, name: str, parse):
+    path = Path(run_dir) / name
+    with open(path) as f:
+        return parse(json.load(f), path)
+
+
+def _write(run_dir: str | Path, name: str, record, parse):
+    path = Path(run_dir) / name
+    record = parse(record, path) if isinstance(record, dict) else record
+    write_json(path, record.dump())
+    return record
+
+
 def read_summary(run_dir: str | Path) -> Summary:
     """The run's summary.json, validated; :class:`RecordError` names the file and field of a
     bad one (a file cut short raises ``json.JSONDecodeError``, a missing one ``OSError``)."""
-    path = Path(run_dir) / "summary.json"
-    with open(path) as f:
-        return parse_summary(json.load(f), path)
+    return _read(run_dir, "summary.json", parse_summary)
 
 
 def write_summary(run_dir: str | Path, summary: Summary | dict) -> Summary:
     """Write ``summary`` (a record, or a dict validated as one) as the run's summary.json."""
-    path = Path(run_dir) / "summary.json"
-    record = parse_summary(summary, path) if isinstance(summary, dict) else summary
-    write_json(path, record.dump())
-    return record
+    return _write(run_dir, "summary.json", summary, parse_summary)
 
 
 def parse_meta(data: Any, path: Path | str = "meta.json") -> Meta:
@@ -333,16 +341,11 @@ def parse_meta(data: Any, path: Path | str = "meta.json") -> Meta:
 
 
 def read_meta(run_dir: str | Path) -> Meta:
-    path = Path(run_dir) / "meta.json"
-    with open(path) as f:
-        return parse_meta(json.load(f), path)
+    return _read(run_dir, "meta.json", parse_meta)
 
 
 def write_meta(run_dir: str | Path, meta: Meta | dict) -> Meta:
-    path = Path(run_dir) / "meta.json"
-    record = parse_meta(meta, path) if isinstance(meta, dict) else meta
-    write_json(path, record.dump())
-    return record
+    return _write(run_dir, "meta.json", meta, parse_meta)
 
 
 class RunWriter:
