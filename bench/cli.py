@@ -818,6 +818,9 @@ def make_parser() -> argparse.ArgumentParser:
     ls.add_argument("kind", choices=LIST_KINDS, help=" | ".join(LIST_KINDS))
     ls.add_argument("--claims", help="with claims: a claims YAML file (default: the shipped bench/claims/claims.yaml)")
     ls.set_defaults(func=cmd_list)
+    from bench.export import add_parser as export_parser
+
+    export_parser(sub, epilog)
     return ap
 
 

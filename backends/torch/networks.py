@@ -234,14 +234,14 @@ def export_weights(model: nn.Module) -> dict:
     """
     out = {}
     for i, m in enumerate(_layers(model)):
-        t = lambda x: x.detach().double().cpu().numpy()  # noqa: E731
+        t = lambda x: x.detach().double().cpu().numpy().copy()  # noqa: E731 - a copy, not a view of live weights
         if isinstance(m, nn.Conv2d):
             depthwise = m.groups > 1
             if depthwise and not (m.groups == m.in_channels == m.out_channels):
                 raise ValueError("only depthwise grouped convolutions are supported")
             kind = "dwconv" if depthwise else "conv"
             w = m.weight.detach().permute(2, 3, 0, 1) if depthwise else m.weight.detach().permute(2, 3, 1, 0)
-            out[f"{i:04d}/{kind}/kernel"] = w.double().cpu().numpy()
+            out[f"{i:04d}/{kind}/kernel"] = w.double().cpu().numpy().copy()
             if m.bias is not None:
                 out[f"{i:04d}/{kind}/bias"] = t(m.bias)
         elif isinstance(m, nn.Linear):

@@ -13,6 +13,7 @@ import pytest
 
 from bench.errors import BenchError, StepOutOfRange
 from bench.schedules import POLICIES
+
 from common import REPO, needs_fmnist
 
 torch = pytest.importorskip("torch")
@@ -128,11 +129,10 @@ def test_state_dict_saves_as_plain_data_and_resumes(tmp_path):
     trace(sched, opt, 15)
     torch.save({"sched": sched.state_dict(), "opt": opt.state_dict()}, tmp_path / "ck.pt")
     state = torch.load(tmp_path / "ck.pt", weights_only=True)
-    opt2 = _sgd(1)
+    opt2 = _sgd(1)  # torch's order: the scheduler first, then both states
+    sched2 = PolicyScheduler(opt2, policy, total_steps=STEPS)
     opt2.load_state_dict(state["opt"])
-    sched2 = PolicyScheduler(opt2, policy, total_steps=STEPS, last_epoch=14)
     sched2.load_state_dict(state["sched"])
-    sched2.step()  # sets update 15's values, as the uninterrupted run's 15th step() did
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's "scheduler.step() before optimizer.step()" heuristics
         assert trace(sched2, opt2, STEPS - 15) == expected[15:]
@@ -167,13 +167,14 @@ def _harness(spec, data):
     from bench.updates import Updates
 
     trainer = backends.load("torch").create_trainer(spec, data)
-    initial = trainer.get_weights()
+    # copies: in float64 on the CPU, get_weights' arrays can share memory with the live parameters
+    initial = {k: v.copy() for k, v in trainer.get_weights().items()}
     updates = Updates(spec, make_schedule(spec.policy, spec.total_steps(len(data.train_y))), len(data.train_y))
     for s in range(K):
         u = updates(s)
         trainer.train_step(u.idx, u.draws, u.lr, u.momentum)
     trainer.collect()
-    return initial, trainer.get_weights(), updates
+    return initial, {k: v.copy() for k, v in trainer.get_weights().items()}, updates
 
 
 def _user_loop(spec, data, initial, updates):
@@ -209,7 +210,7 @@ def _user_loop(spec, data, initial, updates):
         F.cross_entropy(model(x), y).backward()
         opt.step()
         sched.step()
-    return export_weights(model)
+    return {k: v.copy() for k, v in export_weights(model).items()}
 
 
 def _max_rel(a: dict, b: dict) -> float:
