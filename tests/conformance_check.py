@@ -60,7 +60,7 @@ def _kernels(w: dict) -> float:
     return sum(float(np.sum(v**2)) for k, v in w.items() if k.endswith("/kernel"))
 
 
-def check(backend: str, tmp_path) -> None:
+def check(backend: str, tmp_path) -> set[str]:
     spec = tiny_spec(backend)
     data = datasets.prepare(spec.dataset)
     raw = registry.load(backend).create_trainer(spec, data)
@@ -173,3 +173,4 @@ def check(backend: str, tmp_path) -> None:
 
     missing = contract_members() - t.used
     assert not missing, f"members of the contract this check did not exercise: {sorted(missing)}"
+    return set(t.used)

@@ -8,7 +8,7 @@ from bench import runner
 from bench import spec as S
 
 
-def check(backend: str, tmp_path) -> None:
+def check(backend: str, tmp_path) -> int:
     base = {"name": "boom", "backend": backend, "seed": 0, "network": {"name": "simple_cnn"},
             "dataset": {"name": "fashion_mnist", "train_size": 1000, "test_size": 500, "eval_size": 200},
             "optimizer": {"weight_decay": 5e-4}, "policy": {"name": "constant", "lr": 1.0e6},
@@ -23,3 +23,4 @@ def check(backend: str, tmp_path) -> None:
     d2, s2, code2 = runner.run(S.build({**base, "stop_on_explosion": True}), tmp_path / "b", progress=False)
     assert code2 == 3 and s2["status"] == "diverged" and s2["diverged_at"] == s2["exploded_at"] == ex
     assert len(open(d2 / "steps.csv").read().splitlines()) == ex + 2  # header + updates 0..ex
+    return ex

@@ -6,9 +6,6 @@ same comparison with a momentum that is only assigned (the stock SGD) fails."""
 
 from __future__ import annotations
 
-import io
-from contextlib import redirect_stdout
-
 import numpy as np
 import pytest
 
@@ -16,6 +13,7 @@ from bench.errors import StepOutOfRange
 from bench.schedules import POLICIES
 
 from common import REPO, needs_fmnist
+from policy_examples import EXAMPLES, bench_schedule, policy_data
 
 pytest.importorskip("tensorflow")
 pytest.importorskip("keras")
@@ -25,14 +23,6 @@ import keras  # noqa: E402
 
 from backends.keras.callbacks import SGD, PolicyCallback  # noqa: E402
 
-EXAMPLES = {
-    "constant": ["lr=0.05", "momentum=0.85"],
-    "multistep": ["lr=0.3", "milestones=[10, 25]", "gamma=0.2"],
-    "triangular": ["min_lr=0.01", "max_lr=0.4", "step_size=7", "mode=triangular2"],
-    "one-cycle": ["min_lr=0.02", "max_lr=0.7", "tail=0.2"],
-    "one-cycle-cosine": ["max_lr=0.5", "pct_start=0.3"],
-    "range-test": ["start_lr=1e-4", "end_lr=2.0"],
-}
 STEPS = 30
 
 
@@ -46,24 +36,6 @@ def float64():
         yield
     finally:
         keras.config.set_floatx(before)
-
-
-def bench_schedule(name: str, sets: list[str], steps: int) -> list[tuple[float, float]]:
-    """What ``bench schedule NAME --steps N --set ...`` prints, as (lr, momentum) per step."""
-    from bench.cli import main
-
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        assert main(["schedule", name, "--steps", str(steps), *[a for s in sets for a in ("--set", s)]]) == 0
-    rows = [line.split(",") for line in buf.getvalue().splitlines()[1:]]
-    assert [int(r[0]) for r in rows] == list(range(steps))
-    return [(float(r[1]), float(r[2])) for r in rows]
-
-
-def policy_data(name: str, sets: list[str]) -> dict:
-    from bench.spec import apply_sets
-
-    return apply_sets({"name": name}, sets)
 
 
 class Recorder(keras.callbacks.Callback):

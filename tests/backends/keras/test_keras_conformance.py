@@ -9,6 +9,7 @@ pytestmark = [pytest.mark.keras, needs_fmnist]
 
 
 def test_trainer_conformance(tmp_path):
-    from conformance_check import check
+    from conformance_check import check, contract_members
 
-    check("keras", tmp_path)
+    used = check("keras", tmp_path)  # checks every member's types, shapes, units and effects
+    assert used >= contract_members()

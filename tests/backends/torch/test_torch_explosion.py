@@ -11,4 +11,5 @@ pytestmark = [pytest.mark.torch, needs_fmnist]
 def test_exploding_run_is_visible(tmp_path):
     from explosion_check import check
 
-    check("torch", tmp_path)
+    exploded_at = check("torch", tmp_path)  # recorded, and where stop_on_explosion stops the run
+    assert exploded_at >= 1

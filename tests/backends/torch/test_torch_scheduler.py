@@ -4,9 +4,7 @@ driven by it trains to the weights of the harness's own run in the torch momentu
 
 from __future__ import annotations
 
-import io
 import warnings
-from contextlib import redirect_stdout
 
 import numpy as np
 import pytest
@@ -15,42 +13,14 @@ from bench.errors import BenchError, StepOutOfRange
 from bench.schedules import POLICIES
 
 from common import REPO, needs_fmnist
+from policy_examples import EXAMPLES, bench_schedule, policy_data
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
 from backends.torch.scheduler import PolicyScheduler  # noqa: E402
 
-# every policy, with keys that make the rate (and, where the policy has it, momentum) move
-EXAMPLES = {
-    "constant": ["lr=0.05", "momentum=0.85"],
-    "multistep": ["lr=0.3", "milestones=[10, 25]", "gamma=0.2"],
-    "triangular": ["min_lr=0.01", "max_lr=0.4", "step_size=7", "mode=triangular2"],
-    "one-cycle": ["min_lr=0.02", "max_lr=0.7", "tail=0.2"],
-    "one-cycle-cosine": ["max_lr=0.5", "pct_start=0.3"],
-    "range-test": ["start_lr=1e-4", "end_lr=2.0"],
-}
 STEPS = 40
-
-
-def bench_schedule(name: str, sets: list[str], steps: int) -> list[tuple[float, float]]:
-    """What ``bench schedule NAME --steps N --set ...`` prints, as (lr, momentum) per step."""
-    from bench.cli import main
-
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        assert main(["schedule", name, "--steps", str(steps), *[a for s in sets for a in ("--set", s)]]) == 0
-    lines = buf.getvalue().splitlines()
-    assert lines[0] == "step,lr,momentum"
-    rows = [line.split(",") for line in lines[1:]]
-    assert [int(r[0]) for r in rows] == list(range(steps))
-    return [(float(r[1]), float(r[2])) for r in rows]
-
-
-def policy_data(name: str, sets: list[str]) -> dict:
-    from bench.spec import apply_sets
-
-    return apply_sets({"name": name}, sets)  # parsed as bench schedule parses --set
 
 
 def trace(sched: PolicyScheduler, opt, steps: int) -> list[tuple[float, float]]:
