@@ -9,7 +9,8 @@ state files and holds what the core needs to continue exactly:
   functions of seed and step: :mod:`bench.data.splits`, :mod:`bench.augment`);
 - the byte lengths of ``steps.csv`` and ``evals.csv`` at that moment: rows written after
   it (a run killed later) are cut off on resume and written again;
-- the loop's running totals (training, evaluation, warm-up seconds; evaluations so far).
+- the loop's running totals (training, evaluation, warm-up seconds; evaluations so far; the
+  clock's CPU seconds, context switches and run-queue time: :mod:`bench.clock`).
 
 The backend writes its own state (weights, batch-norm statistics, momentum buffers,
 framework RNG): PyTorch as a ``torch.save`` dict of tensors that loads with
@@ -89,6 +90,11 @@ class Checkpoint:
     written_at: str = ""
     first_loss: float | None = None  # the loop's explosion reference (update 0's loss)
     exploded_at: int | None = None
+    cpu_s: float = 0.0  # the loop's CPU seconds in training steps so far (bench.clock)
+    involuntary_switches: int = 0
+    sched_run_s: float = 0.0  # the loop's run-queue totals so far (bench.clock.RunQueue)
+    sched_wait_s: float = 0.0
+    sched_measured: bool = False
 
     def to_json(self) -> dict:
         return {"schema": CHECKPOINT_SCHEMA, **self.__dict__, "evals": [list(e) for e in self.evals]}
@@ -120,6 +126,9 @@ def save(run_dir: Path, trainer, *, step: int, total: int, run_id: str, backend:
         train_s=outcome.train_s, eval_s=outcome.eval_s, warmup_s=outcome.warmup_s,
         checkpoint_s=outcome.checkpoint_s, evals=[tuple(e) for e in outcome.evals], reason=reason,
         first_loss=outcome.first_loss, exploded_at=outcome.exploded_at,
+        cpu_s=getattr(outcome, "cpu_s", 0.0), involuntary_switches=getattr(outcome, "involuntary_switches", 0),
+        sched_run_s=getattr(outcome, "sched_run_s", 0.0), sched_wait_s=getattr(outcome, "sched_wait_s", 0.0),
+        sched_measured=getattr(outcome, "sched_measured", False),
         written_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     write_json(run_dir / CHECKPOINT_FILE, ck.to_json())
     _remove_state_files(run_dir, keep=names)

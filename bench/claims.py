@@ -31,6 +31,8 @@ false ``holds`` at the boundary of the claim has probability at most 2.5%):
   order statistics of the pairwise bounds, lies above the ratio), fails when the reverse
   does, and is inconclusive otherwise. Ties (one cadence interval) prove nothing; a target
   met before training (step 0) counts as met within the first cadence interval.
+  ``seconds_to_target`` counts only runs that had the machine to themselves: a run whose
+  summary says ``contended`` (:mod:`bench.clock`) is left out, and the verdict says how many.
 - n=1 (``min_runs: 1``, the authors' single logs, and an arm holding a single run): the
   values are compared directly, without error control, and the verdict says n=1.
 
@@ -241,6 +243,9 @@ class Part(_Strict):
     needs: str | None = None  # the dataset the runs need, where the selectors do not name it
     reference: str | None = None  # judged on imported logs: which logs
     produced_by: str | None = None  # what makes the runs
+    # what arm B is, in words: "range-test pick", "tuned best", ... (each verdict row names it,
+    # with B's policy as run and, for a tuned arm, how it was chosen)
+    baseline: str | None = None
 
 
 class Claim(Part):
@@ -272,6 +277,7 @@ class Check:
     needs: str | None
     reference: str | None
     produced_by: str | None
+    baseline: str | None = None
 
     @property
     def label(self) -> str:
@@ -294,7 +300,7 @@ def checks(claims: list[Claim]) -> list[Check]:
                 min_runs=int(pick("min_runs") or 5),
                 per_backend=True if pick("per_backend") is None else bool(pick("per_backend")),
                 must_hold=bool(pick("must_hold") or False), needs=pick("needs"), reference=pick("reference"),
-                produced_by=pick("produced_by")))
+                produced_by=pick("produced_by"), baseline=pick("baseline")))
     return out
 
 
@@ -510,8 +516,10 @@ def periodic(run: Run) -> tuple[str, list[EvalPoint]]:
     """The split that decides crossings and the run's evaluations on it: the evaluation
     subset ("eval") where the run has one, else the whole test split ("test"), whose last
     row is the final evaluation on the same images. The final whole-test evaluation of a
-    run with a subset is not one of them (other images, another size)."""
-    split = "eval" if any(e.split == "eval" for e in run.evals) else "test"
+    run with a subset is not one of them (other images, another size). A tuning run's
+    (``eval_split: val``) are on the validation split ("val")."""
+    splits = {e.split for e in run.evals}
+    split = "val" if "val" in splits else "eval" if "eval" in splits else "test"
     return split, [e for e in run.evals if e.split == split]
 
 
@@ -525,6 +533,9 @@ def eval_set(run: Run) -> str:
         pass
     ds = run.spec.get("dataset")
     ds = ds if isinstance(ds, dict) else {}
+    if split == "val":
+        n = (data.val if data else None) or ds.get("val_size")
+        return f"validation split ({n} training images held out)" if n else "validation split"
     if split == "eval":
         n = (data.eval if data else None) or ds.get("eval_size")
         return f"eval subset ({n} test images)" if n else "eval subset (size not recorded)"
@@ -687,7 +698,7 @@ def judge(check: Check, runs: list[Run], paths=()) -> list[dict]:
     selected = {k: select(runs, sel) for k, sel in check.arms.items()}
     base = {"id": check.id, "part": check.part or "", "metric": check.metric.label(), "kind": check.kind,
             "paper": check.paper, "must_hold": check.must_hold, "n1": False, "statement": check.statement,
-            "operational": check.operational or "", "source": check.source}
+            "operational": check.operational or "", "source": check.source, "baseline": check.baseline or ""}
     if not any(selected.values()):
         return [dict(base, backend="—", verdict="inconclusive", n=" / ".join("0" for _ in check.arms), ours="",
                      why=_absent(check, paths))]
@@ -702,26 +713,60 @@ def judge(check: Check, runs: list[Run], paths=()) -> list[dict]:
                 mixed.append(f"claim {check.label}, arm {k} ({b}): its selector {json.dumps(check.arms[k])} matches "
                              f"runs that differ in more than the seed: {keys}")
         if not mixed:
-            out.append(dict(base, backend=b, **_verdict(check, group)))
+            out.append(dict(base, backend=b, **_verdict(check, group), baseline=baseline_words(check, group)))
     if mixed:
         raise BenchError("\n".join(mixed) + "\npin such keys in the selector, or give one as a list to pool its "
                          "values on purpose")
     return out
 
 
+def baseline_words(check: Check, group: dict[str, list[Run]]) -> str:
+    """Arm B in words: the claim's ``baseline`` (range-test pick, tuned best, ...), B's policy
+    as run, and for a rate chosen from a grid how it was chosen (the choice file written by
+    ``bench full``: bench/tuning.py)."""
+    if not check.baseline:
+        return ""
+    runs = group.get("b") or []
+    if not runs:
+        return check.baseline
+    from bench.schedules import label
+
+    labels = sorted({label(r.spec["policy"]) for r in runs if isinstance(r.spec.get("policy"), dict)})
+    words = f"{check.baseline}: {', '.join(labels)}"
+    prov = runs[0].spec.get("provenance") or {}
+    if isinstance(prov, dict) and prov.get("rule") == "grid-best":
+        grid = prov.get("chosen_from") or []
+        seeds = prov.get("tuning_seeds") or []
+        split = prov.get("split", "val")
+        words += (f" (best of {len(grid)} on the {split} split by {prov.get('metric_label', 'the claim metric')}, "
+                  f"tuning seeds {', '.join(map(str, seeds))})")
+    elif isinstance(prov, dict) and prov.get("c") is not None:
+        words += f" (c = {prov['c']:g})"
+    return words
+
+
 def _verdict(check: Check, group: dict[str, list[Run]]) -> dict:
     arms = list(check.arms)
     timed = check.metric.name in TIMED
+    seconds = check.metric.name == "seconds_to_target"
     vals, skipped = {}, {}
+    contended = 0
     for k in arms:
         got, why = [], []
         for r in group[k]:
+            if seconds and r.summary.get("contended") is True:  # its seconds measure the machine's load
+                contended += 1
+                why.append("contended: another process competed for the CPUs (bench.clock)")
+                continue
             v, reason = crossing(r, check.metric) if timed else acc_value(r, check.metric)
             (got.append(v) if v is not None else why.append(reason))
         vals[k], skipped[k] = got, why
     counts = {k: len(vals[k]) for k in arms}
     n = " / ".join(str(counts[k]) for k in arms)
     left_out = "; ".join(f"arm {k}: {len(w)} left out ({', '.join(sorted(set(w)))})" for k, w in skipped.items() if w)
+    if contended:
+        left_out = f"{contended} contended runs left out (seconds need a machine to themselves)" + (
+            f"; {left_out}" if left_out else "")
     short = [k for k in arms if counts[k] < check.min_runs]
     if short:
         why = ("too few runs: " + ", ".join(f"arm {k} has {counts[k]}" for k in short) +
@@ -793,7 +838,9 @@ def verdicts(paths, claims_file=None, stream=None) -> list[dict]:
 def render(rows: list[dict]) -> str:
     from tabulate import tabulate
 
-    cols = ["id", "backend", "verdict", "metric", "kind", "n", "ours", "paper", "why"]
+    cols = ["id", "backend", "verdict", "baseline", "metric", "kind", "n", "ours", "paper", "why"]
+    if not any(r.get("baseline") for r in rows):
+        cols.remove("baseline")
     table = []
     for r in rows:
         row = dict(r, id=r["id"] + (f" ({r['part']})" if r.get("part") else ""),

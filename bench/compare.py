@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from bench import rundir
+from bench.clock import WAIT_ABOVE
 from bench.rundir import atomic_write, make_out_dir
 
 
@@ -69,12 +70,35 @@ def _row(run: rundir.Run) -> dict:
         "backend": s.backend, "seed": spec["seed"], "status": s.status,
         "final_acc": s.final_test_acc, "best_acc": s.best_test_acc,
         "images_per_s": s.images_per_s, "train_s": s.train_s, "exploded_at": s.get("exploded_at"),
+        "cpu_share": s.get("cpu_share"), "contended": s.get("contended"),
+        "evaluated_on": periodic_split(run), "role": role(spec),
     }
     for t, hit in s.targets.items():  # never reached: no number, reached_t says so
         row[f"steps_to_{t}"] = math.nan if hit is None else hit.step
         row[f"seconds_to_{t}"] = math.nan if hit is None or hit.train_s is None else hit.train_s
         row[f"reached_{t}"] = hit is not None
     return row
+
+
+def role(spec: dict) -> str:
+    """What a run is for, where its spec's provenance says: ``tuning`` (a grid value of a tuned
+    cell, evaluated on the validation split), ``tuned by <metric>`` (a judged run at the value a
+    grid chose), else empty."""
+    p = spec.get("provenance")
+    if not isinstance(p, dict):
+        return ""
+    if p.get("rule") == "tune-grid":
+        return "tuning"
+    if p.get("rule") == "grid-best":
+        return f"tuned by {p.get('metric_label') or 'a grid'}"
+    return ""
+
+
+def periodic_split(run: rundir.Run) -> str:
+    """The split of the run's periodic evaluations: ``val`` (a tuning run), ``eval`` (the
+    fixed evaluation subset) or ``test``."""
+    splits = {e.split for e in run.evals}
+    return "val" if "val" in splits else "eval" if "eval" in splits else "test"
 
 
 def _targets(runs: pd.DataFrame) -> list[str]:
@@ -114,10 +138,15 @@ def table(runs: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
             mean = float(acc.mean()) if n_acc else math.nan
             sd = float(acc.std(ddof=1)) if n_acc > 1 else math.nan
             half = float(stats.t.ppf(0.975, n_acc - 1) * sd / math.sqrt(n_acc)) if n_acc > 1 else math.nan
+            contended = r["contended"].eq(True) if "contended" in r else pd.Series(False, index=r.index)
             row = {"experiment": first["experiment"], "network": first["network"], "dataset": first["dataset"],
                    "policy": first["policy"], "batch_size": int(first["batch_size"]), "budget": first["budget"],
+                   "evaluated_on": first.get("evaluated_on", "test"), "role": first.get("role", ""),
                    "backend": b, "n": len(r), "diverged": int((r["status"] == "diverged").sum()),
                    "exploded": int(r["exploded_at"].notna().sum()) if "exploded_at" in r else 0,
+                   "contended": int(contended.sum()),
+                   "cpu_share_median": (float(r["cpu_share"].astype(float).median())
+                                        if "cpu_share" in r and r["cpu_share"].notna().any() else math.nan),
                    "final_acc_n": n_acc, "final_acc_mean": mean, "final_acc_sd": sd,
                    "final_acc_ci_low": mean - half, "final_acc_ci_high": mean + half,
                    "best_acc_mean_on_test": float(done["best_acc"].astype(float).mean()) if n_acc else math.nan,
@@ -127,7 +156,9 @@ def table(runs: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
                     continue
                 reached = r[f"reached_{t}"]
                 row[f"steps_to_{t}_median"] = _censored_median(r[f"steps_to_{t}"], reached)
-                row[f"seconds_to_{t}_median"] = _censored_median(r[f"seconds_to_{t}"], reached)
+                # seconds only from runs that had the machine to themselves (bench.clock)
+                row[f"seconds_to_{t}_median"] = _censored_median(r[f"seconds_to_{t}"][~contended],
+                                                                 reached[~contended])
                 row[f"reached_{t}"] = int(reached.fillna(False).astype(bool).sum())
                 row[f"total_{t}"] = int(reached.notna().sum())
             if ref_backend is None and n_acc:
@@ -157,11 +188,13 @@ def display(tab: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
     out = []
     for _, g in tab.groupby("experiment", sort=False):
         first = g.iloc[0]
-        row = {"network": first["network"], "dataset": first["dataset"], "policy": first["policy"],
+        tuning = " (tuning: on val)" if first.get("evaluated_on") == "val" else (
+            f" ({first['role']})" if isinstance(first.get("role"), str) and first.get("role") else "")
+        row = {"network": first["network"], "dataset": first["dataset"], "policy": first["policy"] + tuning,
                "batch": _num(first["batch_size"], ","), "steps": _num(first["budget"], ",")}
         for _, r in g.iterrows():
             b = r["backend"]
-            notes = [f"{r[k]} {k}" for k in ("diverged", "exploded") if r.get(k)]
+            notes = [f"{r[k]} {k}" for k in ("diverged", "exploded", "contended") if r.get(k)]
             row[f"{b} seeds"] = f"{r['n']}" + (f" ({', '.join(notes)})" if notes else "")
             acc = _num(r["final_acc_mean"], ".4f")
             row[f"{b} final acc"] = acc + (f" ± {r['final_acc_sd']:.4f}" if acc and r["final_acc_n"] > 1 else "")
@@ -172,7 +205,11 @@ def display(tab: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
                     continue
                 k = f"({int(r[f'reached_{t}'])}/{int(r[f'total_{t}'])})"
                 row[f"{b} steps→{t}"] = f"{_num(r[f'steps_to_{t}_median'], ',.0f', 'not reached')} {k}"
-                row[f"{b} s→{t}"] = f"{_num(r[f'seconds_to_{t}_median'], ',.1f', 'not reached')} {k}"
+                if r.get("contended") and int(r["contended"]) >= int(r[f"total_{t}"]):
+                    row[f"{b} s→{t}"] = f"— (all {int(r['contended'])} contended)"
+                else:
+                    out_c = f", {int(r['contended'])} contended left out" if r.get("contended") else ""
+                    row[f"{b} s→{t}"] = f"{_num(r[f'seconds_to_{t}_median'], ',.1f', 'not reached')} {k}{out_c}"
         deltas = g[g["delta_final"].notna()]
         for _, r in deltas.iterrows():
             row[f"Δ final ({r['backend']}−{r['delta_vs']})"] = f"{r['delta_final']:+.4f}"
@@ -196,7 +233,10 @@ LEGEND = ("seeds: runs made; diverged: ended on a non-finite loss; exploded: a f
           "gives the 95% t-interval of the mean); best acc: the highest evaluation accuracy, chosen on the test "
           "data (optimistic, not a held-out result); steps→t and s→t: median over seeds of the first evaluation "
           "at or above t (on the evaluation subset where runs have one; a run that never got there counts as "
-          "slowest, 'not reached' when the median is such a run), and how many got there.\n")
+          "slowest, 'not reached' when the median is such a run), and how many got there; s→t only from runs "
+          "that had the machine to themselves. contended: runs whose threads waited for a CPU more than "
+          f"{WAIT_ABOVE:g} of the time they were runnable (another process competed: their seconds are not "
+          "comparable; docs/clock.md). (tuning: on val): a tuning run, evaluated on the validation split.\n")
 
 
 def compare(paths, out_dir: str | Path | None, tolerance: float = 0.01, stream=None) -> tuple[pd.DataFrame, str]:

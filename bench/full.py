@@ -1,5 +1,10 @@
 """``bench full``: a suite's grid, each run in its own process, then the report.
 
+Tuned cells (a ``tune:`` block: :mod:`bench.tuning`) go in two phases: their tuning runs
+first (the grid on the validation split, on the tuning seeds), then the choice of each tuned
+cell, metric and backend (``<out>/choices/*.json``, one line each on stderr), then, with every
+other cell, their judged runs at the chosen values on fresh seeds.
+
 Restartable: a completed run is skipped; an interrupted one, or one killed (a
 directory without a summary), is resumed from its checkpoint (``bench run --resume``),
 or rerun from the start when it has none; a diverged run is a result, kept, and run
@@ -136,32 +141,10 @@ def _submit(todo, out: Path, launcher: str, partition: str | None, stream) -> No
         j.result()
 
 
-def run_full(suite_name: str | None, budget: str | None, backends: list[str] | None, seeds: int | None,
-             out: Path, shard: str | None = None, stream=None, launcher: str | None = None,
-             partition: str | None = None, retry_diverged: bool = False) -> tuple[Path, dict]:
-    stream = stream or sys.stderr
-    why = "asked for"
-    if suite_name is None:
-        suite_name, auto_budget, why = default_suite()
-        budget = budget or auto_budget
-        print(f"bench full: suite {suite_name!r}, budget {budget!r} ({why})", file=stream)
-    suite = suites.load(suite_name)
-    budget = budget or suite.get("default_budget", "quick")
-    backends = backends or registry.available()
-    for b in backends:
-        if b not in registry.BACKENDS:
-            raise BenchError(f"unknown backend {b!r}; allowed: {' | '.join(registry.BACKENDS)}")
-        if not registry.installed(b):
-            raise BenchError(f"backend {b!r} is not installed: pip install -e '.[{registry.BACKENDS[b].extra}]'")
-    jobs = suites.expand(suite, budget, backends, seeds)
-    if shard:
-        jobs = suites.shard(jobs, shard)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = {"suite": suite_name, "budget": budget, "backends": backends, "why": why, "ran": [], "skipped": [],
-           "failed": [], "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    t_start = time.perf_counter()
-    missing_cache: dict[str, str | None] = {}
+def _run_jobs(jobs, out: Path, stream, log: dict, retry_diverged: bool, launcher, partition,
+              missing_cache: dict) -> None:
+    """Run ``jobs`` not yet finished (each in its own process, or through a launcher), and
+    record in ``log`` what ran, was skipped and failed."""
     todo = []
     for k, job in enumerate(jobs, 1):
         d = out / job.spec.run_id()
@@ -183,6 +166,8 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
             log["skipped"].append({"run": d.name, "cell": job.cell, "why": missing_cache[key]})
             continue
         todo.append((dump_yaml(job.spec.resolved()), d.name, label))
+    if not todo:
+        return
     if launcher:
         _submit(todo, out, launcher, partition, stream)
     else:
@@ -206,6 +191,57 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
         else:
             print(f"{label}: FAILED ({status or 'no summary written'})", file=stream, flush=True)
             log["failed"].append({"run": run_id, "exit": status or "no summary", "log": f"{run_id}.log"})
+
+
+def run_full(suite_name: str | None, budget: str | None, backends: list[str] | None, seeds: int | None,
+             out: Path, shard: str | None = None, stream=None, launcher: str | None = None,
+             partition: str | None = None, retry_diverged: bool = False) -> tuple[Path, dict]:
+    """A suite's grid at a budget, then the report. Tuned cells (bench/tuning.py) go in two
+    phases: their tuning runs first (on the validation split, tuning seeds), then the choice
+    of each tuned cell, metric and backend (``<out>/choices/*.json``), then, with every other
+    cell, their judged runs at the chosen value on fresh seeds."""
+    stream = stream or sys.stderr
+    why = "asked for"
+    if suite_name is None:
+        suite_name, auto_budget, why = default_suite()
+        budget = budget or auto_budget
+        print(f"bench full: suite {suite_name!r}, budget {budget!r} ({why})", file=stream)
+    suite = suites.load(suite_name)
+    budget = budget or suite.get("default_budget", "quick")
+    backends = backends or registry.available()
+    for b in backends:
+        if b not in registry.BACKENDS:
+            raise BenchError(f"unknown backend {b!r}; allowed: {' | '.join(registry.BACKENDS)}")
+        if not registry.installed(b):
+            raise BenchError(f"backend {b!r} is not installed: pip install -e '.[{registry.BACKENDS[b].extra}]'")
+    jobs = suites.expand(suite, budget, backends, seeds)
+    tune_jobs = [j for j in jobs if j.role == "tune"]
+    plain = [j for j in jobs if j.role != "tune"]
+    mine_tune = suites.shard(tune_jobs, shard) if shard else tune_jobs
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = {"suite": suite_name, "budget": budget, "backends": backends, "why": why, "ran": [], "skipped": [],
+           "failed": [], "choices": [], "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    t_start = time.perf_counter()
+    missing: dict[str, str | None] = {}
+    if tune_jobs:
+        print(f"tuning: {len(mine_tune)} runs on the validation split "
+              f"({len({j.tunes for j in tune_jobs})} tuned cells)", file=stream, flush=True)
+        _run_jobs(mine_tune, out, stream, log, retry_diverged, launcher, partition, missing)
+    if not log.get("interrupted"):
+        judged, choices = suites.judged(suite, budget, backends, seeds, out, tune_jobs) if tune_jobs else ([], [])
+        for c in choices:
+            print(f"choice {c.cell} [{c.metric_key}, {c.backend}]: "
+                  + (f"{c.record['param']} = {c.chosen:g}: {c.why} ({c.path.relative_to(out)})" if c.chosen is not None
+                     else f"not yet: {c.why}; the judged runs wait (run the same command again once every "
+                          "tuning run is there)"), file=stream, flush=True)
+            log["choices"].append({"cell": c.cell, "metric": c.metric_key, "backend": c.backend, "chosen": c.chosen,
+                                   "why": c.why, "file": str(c.path.relative_to(out)) if c.path else None})
+        suites.check_no_twins(plain + judged, suite["name"], budget)
+        # the judged runs are sharded by their cell, backend and seed (not by position: which
+        # choices exist can differ between invocations), the rest as before
+        phase2 = (suites.shard(plain, shard) + suites.shard_stable(judged, shard)) if shard else plain + judged
+        _run_jobs(phase2, out, stream, log, retry_diverged, launcher, partition, missing)
     log["wall_s"] = time.perf_counter() - t_start
     part = f"-shard{shard.replace('/', 'of')}" if shard else ""
     write_json(out / f"full-{suite['name']}-{budget}{part}.json", log)

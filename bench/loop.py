@@ -13,6 +13,13 @@ what is recorded are the same for all of them:
   evaluation) are synchronised;
 - the first ``warmup_steps`` (compilation, allocator and cache warm-up) are reported
   separately: ``images_per_s`` in the summary excludes them;
+- over the same training steps the process's own CPU seconds and involuntary context
+  switches are summed (:mod:`bench.clock`): the run's share of the machine, so that a
+  reader can tell a quiet run's seconds from a contended one's;
+- periodic evaluations use the fixed evaluation subset (``eval``), or the whole test split
+  (``test``) where the spec has none, or the validation split (``val``) where the spec says
+  ``eval_split: val`` (a tuning run: it also evaluates ``val`` at the end, before the final
+  whole-test evaluation);
 - a non-finite training loss ends the run with status ``diverged``: rows up to and
   including the first non-finite step are kept, ``diverged_at`` names that step;
 - a finite loss above ``EXPLOSION_FACTOR`` x the first update's loss is recorded as
@@ -25,6 +32,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from bench import clock
 from bench.progress import Progress
 from bench.rundir import RunWriter
 from bench.schedules import make_schedule
@@ -58,6 +66,12 @@ class Outcome:
     checkpointed_at: int | None = None  # updates done at the last checkpoint written
     first_loss: float | None = None  # the training loss of update 0 (the explosion reference)
     exploded_at: int | None = None  # the first update whose loss exceeded EXPLOSION_FACTOR x first_loss
+    cpu_s: float = 0.0  # the process's CPU seconds (all threads) in training steps (bench.clock)
+    involuntary_switches: int = 0  # times the kernel took a CPU from the process in training steps
+    # run-queue time of the process's threads over the training loop (bench.clock.RunQueue)
+    sched_run_s: float = 0.0  # on a CPU
+    sched_wait_s: float = 0.0  # runnable, waiting for a CPU
+    sched_measured: bool = False
 
 
 @dataclass
@@ -84,7 +98,12 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
     total = spec.total_steps(len(data.train_y))
     spe = len(data.train_y) // spec.batch_size
     updates = Updates(spec, make_schedule(spec.policy, total), len(data.train_y))
-    periodic = "eval" if data.eval_idx is not None else "test"
+    # periodic evaluations: the validation split for a tuning run (eval_split: val), else the
+    # fixed evaluation subset where the spec has one, else the whole test split
+    if getattr(spec, "eval_split", "auto") == "val":
+        periodic = "val"
+    else:
+        periodic = "eval" if data.eval_idx is not None else "test"
     warm = warmup_steps(total)
     out = Outcome()
     first = 0
@@ -93,6 +112,9 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
         out.train_s, out.eval_s, out.warmup_s = start.train_s, start.eval_s, start.warmup_s
         out.checkpoint_s, out.evals = start.checkpoint_s, list(start.evals)
         out.first_loss, out.exploded_at = start.first_loss, start.exploded_at
+        out.cpu_s, out.involuntary_switches = start.cpu_s, start.involuntary_switches
+        out.sched_run_s, out.sched_wait_s = start.sched_run_s, start.sched_wait_s
+        out.sched_measured = start.sched_measured
     every = getattr(spec, "checkpoint_every", 0) if checkpoint is not None else 0
     stop = stop or Stop()
     pending: list[tuple[int, float, float, float]] = []  # step, lr, momentum, wall_s
@@ -144,10 +166,19 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
         out.checkpoint_s += checkpoint(done, out, reason)
         out.checkpointed_at = done
 
+    queue = clock.RunQueue(out.sched_run_s, out.sched_wait_s, out.sched_measured)
+
+    def queue_stop() -> None:
+        queue.stop()
+        out.sched_run_s, out.sched_wait_s, out.sched_measured = queue.run_s, queue.wait_s, queue.measured
+
     try:
         if first == 0:
             evaluate(0, periodic)
+        queue.start()
+        carry = None  # the last step's closing reading, when nothing ran between it and this step
         for step in range(first, total):
+            c0 = carry or clock.read()
             t0 = time.perf_counter()
             u = updates(step)
             lr, mom = u.lr, u.momentum
@@ -163,6 +194,11 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
             if sync:
                 trainer.synchronize()
             out.train_s += time.perf_counter() - t0
+            c1 = clock.read()
+            out.cpu_s += c1.cpu_s - c0.cpu_s
+            out.involuntary_switches += c1.nivcsw - c0.nivcsw
+            # rows, evaluations and checkpoints come after a synchronised step: read afresh after them
+            carry = None if (sync or due_eval or due_ckpt or stop.requested) else c1
             pending[-1] = (step, lr, mom, out.train_s)
             if done == warm:
                 out.warmup_s = out.train_s
@@ -171,14 +207,20 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
             if due_eval:
                 evaluate(done, periodic)
             if (due_ckpt or stop.requested) and checkpoint is not None:
+                queue_stop()  # the checkpoint carries the run-queue totals so far
                 save(done, "interrupt" if stop.requested else "periodic")
+                queue.start()
             if stop.requested:
                 out.status = "interrupted"
                 break
+        queue_stop()
         progress.close()
         if out.status == "completed":
+            if periodic == "val":  # a tuning run's last word on the validation split, then the test split
+                evaluate(total, "val")
             out.final_test_loss, out.final_test_acc = evaluate(total, "test")
     except KeyboardInterrupt:  # a second signal, or one outside a step: stop now, keep the rows
+        queue_stop()
         trainer.synchronize()
         flush(partial=True)
         out.status = "interrupted"

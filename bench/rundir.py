@@ -159,6 +159,21 @@ class TrainSummary(_Outcome):
     checkpoint_step: int | None = None  # updates done at the last checkpoint written
     resumed_from: int | None = None  # the checkpoint's step this run was last resumed from
     finished_at: str | None = None  # ISO 8601, UTC, seconds
+    # the clock (bench.clock): what a reader needs to judge train_s. Over the training steps:
+    cpu_s: float | None = None  # the process's own CPU seconds, all threads (user + system)
+    cpu_threads: int | None = None  # threads it could keep busy: min(framework threads, usable CPUs)
+    cpu_share: float | None = None  # cpu_s / (train_s * cpu_threads): its share of those CPUs
+    involuntary_switches: int | None = None  # times the kernel took a CPU from it (ru_nivcsw)
+    # over the training loop: seconds its threads were runnable but waited for a CPU (the kernel's
+    # run-queue delay, /proc/self/task/*/schedstat), and that as a share of their runnable time
+    cpu_wait_s: float | None = None
+    cpu_wait_share: float | None = None
+    gpu_util: float | None = None  # a GPU run: the device's mean utilisation, percent (nvidia-smi)
+    gpu_processes: int | None = None  # a GPU run: the most compute processes seen on its device
+    # CPU: cpu_wait_share above bench.clock.WAIT_ABOVE (bench.clock.contended); GPU: another
+    # compute process on the device.
+    # Absent where not measured (runs made before the key, GPU runs without nvidia-smi)
+    contended: bool | None = None
 
 
 class ReferenceSummary(_Outcome):

@@ -56,10 +56,12 @@ def _check_out_dir(out_root: Path) -> None:
 
 def targets_reached(spec: Spec, evals) -> dict[str, dict | None]:
     """For each target accuracy: the first evaluation that reached it (step, train seconds),
-    on one set of images: the evaluation subset where the run has one (the final evaluation
-    on the whole test split is not one of them), else the test split (as bench.claims)."""
+    on one set of images: the validation split for a tuning run (``eval_split: val``), else
+    the evaluation subset where the run has one (the final evaluation on the whole test
+    split is not one of them), else the test split (as bench.claims)."""
     out: dict[str, dict | None] = {}
-    periodic = "eval" if any(e[1] == "eval" for e in evals) else "test"
+    splits = {e[1] for e in evals}
+    periodic = "val" if "val" in splits else "eval" if "eval" in splits else "test"
     for t in spec.targets:
         hit = next(((s, ts) for s, split, _l, acc, ts in evals if split == periodic and acc >= t), None)
         out[str(t)] = None if hit is None else {"step": hit[0], "train_s": hit[1]}
@@ -279,6 +281,46 @@ def resume(run_dir: str | Path, *, progress: bool = True, command: str | None = 
                       stop=Stop(at=stop_at), start=ck)
 
 
+def clock_fields(outcome, threads, on_gpu: bool, gpu=None) -> dict:
+    """The summary's clock record (:mod:`bench.clock`): CPU seconds in training steps, the
+    threads the run could use, its share of them, involuntary context switches, the threads'
+    run-queue wait (Linux), and ``contended`` (:func:`bench.clock.contended` on a CPU; on a
+    GPU, another compute process on the device; absent where nothing could be measured)."""
+    from bench import clock
+
+    n = clock.share_threads(threads)
+    out = {"cpu_s": outcome.cpu_s, "cpu_threads": n, "involuntary_switches": outcome.involuntary_switches}
+    share = clock.cpu_share(outcome.cpu_s, outcome.train_s, n)
+    if share is not None:
+        out["cpu_share"] = share
+    queue = clock.RunQueue(outcome.sched_run_s, outcome.sched_wait_s, outcome.sched_measured)
+    wait = queue.share()
+    if wait is not None:
+        out["cpu_wait_s"] = queue.wait_s
+        out["cpu_wait_share"] = wait
+    if on_gpu:
+        out.update(gpu.result() if gpu is not None else {})
+    else:
+        flag = clock.contended(wait, share)
+        if flag is not None:
+            out["contended"] = flag
+    return out
+
+
+@contextlib.contextmanager
+def _gpu_sampler(device: dict | None):
+    """nvidia-smi sampled while a GPU run trains (None on a CPU). The trainer's ``describe()``
+    names the GPU by its PCI bus id where the framework says (``device.pci_bus_id``), which
+    nvidia-smi takes whatever CUDA_VISIBLE_DEVICES remaps; else the first GPU."""
+    if device is None:
+        yield None
+        return
+    from bench import clock
+
+    with clock.GpuSampler(device.get("pci_bus_id")) as sampler:
+        yield sampler
+
+
 def _train(spec, run_dir, trainer, data, writer, total, progress, rank, *, stop, start=None):
     from bench import checkpoint as ckpt_mod
 
@@ -286,7 +328,10 @@ def _train(spec, run_dir, trainer, data, writer, total, progress, rank, *, stop,
         return ckpt_mod.save(run_dir, trainer, step=step, total=total, run_id=spec.run_id(), backend=spec.backend,
                              outcome=outcome, writer=writer, reason=reason)
 
-    with _Signals(stop):
+    desc = trainer.describe()
+    device = desc.get("device") or {}
+    on_gpu = device.get("type") == "cuda"
+    with _Signals(stop), _gpu_sampler(device if on_gpu else None) as gpu:
         bar = Progress(total, desc=spec.name, enabled=progress)
         outcome = run_loop(spec, trainer, data, writer, bar, start=start, checkpoint=save if rank == 0 else None,
                            stop=stop)
@@ -322,6 +367,7 @@ def _train(spec, run_dir, trainer, data, writer, total, progress, rank, *, stop,
         checkpoint_step=outcome.checkpointed_at,
         resumed_from=None if start is None else start.step,
         finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **clock_fields(outcome, desc.get("threads"), on_gpu, gpu),
     )
     writer.write_summary(summary)
     if rank == 0 and outcome.status != "interrupted":

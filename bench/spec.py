@@ -151,6 +151,11 @@ class Spec(_Frozen):
     batch_size: _Pos
     budget: BudgetSpec
     eval_every: _Pos = 100  # steps
+    # the split of the periodic evaluations: auto (the evaluation subset where dataset.eval_size is
+    # set, else the whole test split) | val (the validation split, dataset.val_size images held out
+    # of the training split: what a tuning run is judged on; it also evaluates val at the end).
+    # Written in spec.yaml and the run id only when val, so runs made before the key keep their ids
+    eval_split: Literal["auto", "val"] = "auto"
     # updates between checkpoints (0: only when interrupted); does not change the results,
     # so it is left out of the run id
     checkpoint_every: Annotated[int, Field(ge=0)] = 1000
@@ -167,13 +172,23 @@ class Spec(_Frozen):
     def _sorted(cls, v):
         return tuple(sorted(set(v)))
 
+    @field_validator("eval_split")
+    @classmethod
+    def _val_split(cls, v, info):
+        ds = info.data.get("dataset")
+        if v == "val" and ds is not None and not ds.val_size:
+            raise ValueError("val evaluates on the validation split: give dataset.val_size > 0")
+        return v
+
     # -- derived -------------------------------------------------------------------
     def resolved(self) -> dict[str, Any]:
         """The spec with every default filled in, as plain data (written as spec.yaml);
-        ``stop_on_explosion`` only when true."""
+        ``stop_on_explosion`` only when true, ``eval_split`` only when val."""
         data = self.model_dump(mode="json")
         if not data["stop_on_explosion"]:
             del data["stop_on_explosion"]
+        if data["eval_split"] == "auto":
+            del data["eval_split"]
         return data
 
     def spec_hash(self) -> str:

@@ -4,6 +4,13 @@ A suite has a ``base`` spec (no name, no policy), ``cells`` (a name, a policy an
 overrides of the base), and ``budgets`` (``smoke``, ``quick``, ``paper``): each a set of
 ``--set``-style overrides applied to every cell, the number of seeds (an int or
 ``{backend: n}``), and per-cell overrides under the cell's ``budgets`` key.
+
+A cell with a ``tune:`` block is a tuned cell (:mod:`bench.tuning`): :func:`expand` gives
+its tuning runs (``role: tune``: the grid on the validation split, on the tuning seeds);
+:func:`judged` gives its judged runs once the tuning runs are there (``role: judged``: the
+value chosen on the validation split, on the budget's seeds). A budget may say
+``tune: {seeds: [...], val_size: N, metrics: [key, ...]}`` to override the cells' tuning
+seeds, validation size and which of their metrics get judged cells.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import copy
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import tuning
 from bench.errors import BenchError
 from bench.spec import Spec, apply_sets, build, safe_load
 
@@ -48,6 +56,33 @@ class Job:
     seed: int
     spec: Spec
     claims: tuple[str, ...]
+    role: str = "run"  # run (a cell as written) | tune (a tuning run) | judged (a tuned cell at its choice)
+    tunes: str | None = None  # tune and judged: the tuned cell's name
+    value: float | None = None  # tune: the grid value
+
+
+CELL_KEYS = ("claims", "budgets", "max_seeds", "skip_budgets", "note", "tune")  # not spec keys
+
+
+def _budget(suite: dict, budget_name: str) -> dict:
+    if budget_name not in suite["budgets"]:
+        raise BenchError(f"suite {suite['name']!r} has no budget {budget_name!r}; allowed: {' | '.join(suite['budgets'])}")
+    return suite["budgets"][budget_name] or {}
+
+
+def _cell_data(suite: dict, cell: dict, budget_name: str, budget: dict) -> dict:
+    """The cell's spec data at the budget (base, cell, the budget's sets, the cell's own)."""
+    data = _merge(suite["base"], {k: v for k, v in cell.items() if k not in CELL_KEYS})
+    data = apply_sets(data, list(budget.get("set", [])))
+    return apply_sets(data, list((cell.get("budgets") or {}).get(budget_name, [])))
+
+
+def _tune_settings(block, budget: dict) -> tuple[list[int], int, list[str]]:
+    """The tuning seeds, validation size and metrics (keys of the block's), the budget's
+    override first (``tune: {seeds: [...], val_size: N, metrics: [key, ...]}``)."""
+    over = budget.get("tune") or {}
+    metrics = [k for k in over.get("metrics", list(block.metrics)) if k in block.metrics]
+    return [int(x) for x in over.get("seeds", block.seeds)], int(over.get("val_size", block.val_size)), metrics
 
 
 def seeds_for(budget: dict, cell: dict, backend: str, override: int | None) -> int:
@@ -59,26 +94,97 @@ def seeds_for(budget: dict, cell: dict, backend: str, override: int | None) -> i
 
 
 def expand(suite: dict, budget_name: str, backends: list[str], seeds: int | None = None) -> list[Job]:
-    if budget_name not in suite["budgets"]:
-        raise BenchError(f"suite {suite['name']!r} has no budget {budget_name!r}; allowed: {' | '.join(suite['budgets'])}")
-    budget = suite["budgets"][budget_name] or {}
+    """Every run the suite makes at the budget that can be known before running anything:
+    the cells as written (``role: run``) and the tuned cells' tuning runs (``role: tune``).
+    The tuned cells' judged runs come from :func:`judged`, after the tuning runs."""
+    budget = _budget(suite, budget_name)
     jobs = []
     for cell in suite["cells"]:
         if budget_name in cell.get("skip_budgets", ()):
             continue
-        data = _merge(suite["base"], {k: v for k, v in cell.items()
-                                      if k not in ("claims", "budgets", "max_seeds", "skip_budgets", "note")})
-        data = apply_sets(data, list(budget.get("set", [])))
-        data = apply_sets(data, list((cell.get("budgets") or {}).get(budget_name, [])))
+        data = _cell_data(suite, cell, budget_name, budget)
+        source = f"suite {suite['name']}, cell {cell['name']}"
+        block = tuning.parse(cell, suite["name"])
+        if block is not None:
+            jobs += _tuning_jobs(suite, cell, block, data, budget, backends, seeds, source)
+            continue
         for b in backends:
             for s in range(seeds_for(budget, cell, b, seeds)):
-                spec = build({**data, "backend": b, "seed": s}, source=f"suite {suite['name']}, cell {cell['name']}")
+                spec = build({**data, "backend": b, "seed": s}, source=source)
                 jobs.append(Job(cell["name"], b, s, spec, tuple(cell.get("claims", ()))))
-    _no_twins(jobs, suite["name"], budget_name)
+    check_no_twins(jobs, suite["name"], budget_name)
     return jobs
 
 
-def _no_twins(jobs: list[Job], suite: str, budget: str) -> None:
+def _tuning_jobs(suite, cell, block, data, budget, backends, seeds, source) -> list[Job]:
+    tseeds, val_size, _ = _tune_settings(block, budget)
+    jobs = []
+    for b in backends:
+        judged_seeds = set(range(seeds_for(budget, cell, b, seeds)))
+        both = sorted(judged_seeds & set(tseeds))
+        if both:
+            raise BenchError(f"suite {suite['name']!r}, cell {cell['name']!r}: tuning seeds {tseeds} and the judged "
+                             f"runs' seeds 0-{max(judged_seeds)} share {both}: the judged runs need fresh seeds")
+    # the tuning runs take exactly the judged runs' steps: a schedule is then the same function of the step
+    total = build({**data, "backend": backends[0] if backends else "torch", "seed": 0}, source=source).total_steps()
+    base_prov = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
+    for value in tuning.grid_values(block):
+        d = tuning.set_value(data, block, value)
+        d["name"] = f"{cell['name']}-tune"
+        d["dataset"] = {**(d.get("dataset") or {}), "val_size": val_size}
+        d["eval_split"] = block.split
+        d["budget"] = {"steps": total}
+        d["provenance"] = {**base_prov, "rule": "tune-grid", "tunes": cell["name"], "param": block.param,
+                           "value": value}
+        for b in backends:
+            for s in tseeds:
+                spec = build({**d, "backend": b, "seed": s}, source=f"{source} (tuning, {block.param}={value:g})")
+                jobs.append(Job(d["name"], b, s, spec, (), role="tune", tunes=cell["name"], value=value))
+    return jobs
+
+
+def judged(suite: dict, budget_name: str, backends: list[str], seeds: int | None, out: Path,
+           tune_jobs: list[Job]) -> tuple[list[Job], list[tuning.Choice]]:
+    """The tuned cells' judged runs: for each tuned cell, metric and backend, the value
+    :func:`bench.tuning.choose` picks from the tuning runs in ``out`` (``tune_jobs``: those of
+    :func:`expand`), on the budget's seeds. A choice whose tuning runs are not all there yet
+    gives no runs (its ``Choice.chosen`` is None and says why)."""
+    budget = _budget(suite, budget_name)
+    jobs, choices = [], []
+    for cell in suite["cells"]:
+        if budget_name in cell.get("skip_budgets", ()):
+            continue
+        block = tuning.parse(cell, suite["name"])
+        if block is None:
+            continue
+        data = _cell_data(suite, cell, budget_name, budget)
+        tseeds, val_size, metrics = _tune_settings(block, budget)
+        grid = tuning.grid_values(block)
+        for key in metrics:
+            name = f"{cell['name']}-{key}"
+            for b in backends:
+                points = [tuning.GridPoint(v, [Path(out) / j.spec.run_id() for j in tune_jobs
+                                              if j.tunes == cell["name"] and j.backend == b and j.value == v])
+                          for v in grid]
+                n = seeds_for(budget, cell, b, seeds)
+                choice = tuning.choose(cell["name"], b, key, block.metrics[key], points, block, tseeds, val_size,
+                                       Path(out), list(range(n)))
+                choices.append(choice)
+                if choice.chosen is None:
+                    continue
+                d = tuning.set_value(data, block, choice.chosen)
+                d["name"] = name
+                d["provenance"] = tuning.judged_provenance(data.get("provenance"), block, choice, grid,
+                                                           choice.path.name)
+                for s in range(n):
+                    spec = build({**d, "backend": b, "seed": s},
+                                 source=f"suite {suite['name']}, cell {name} ({block.param}={choice.chosen:g})")
+                    jobs.append(Job(name, b, s, spec, tuple(cell.get("claims", ())), role="judged",
+                                    tunes=cell["name"]))
+    return jobs, choices
+
+
+def check_no_twins(jobs: list[Job], suite: str, budget: str) -> None:
     """Two cells that a budget's overrides make into one experiment (the same spec but for
     the name) would be counted as one cell run twice: refuse the suite, naming them."""
     from bench.compare import experiment_key
@@ -102,3 +208,13 @@ def shard(jobs: list[Job], spec: str) -> list[Job]:
     if not 1 <= i <= n:
         raise BenchError(f"--shard i/n needs 1 <= i <= n; received {spec}")
     return jobs[i - 1 :: n]
+
+
+def shard_stable(jobs: list[Job], spec: str) -> list[Job]:
+    """Jobs of shard ``i/n`` chosen by a hash of (cell, backend, seed), so that a job's shard
+    does not depend on which other jobs are in the list."""
+    import zlib
+
+    shard([], spec)  # the same checks of i/n
+    i, n = (int(v) for v in spec.split("/"))
+    return [j for j in jobs if zlib.crc32(f"{j.cell}|{j.backend}|{j.seed}".encode()) % n == i - 1]

@@ -32,6 +32,15 @@ from backends.torch.optim import SGD
 EVAL_BATCH = 128
 
 
+def _bus_id(d: torch.device) -> str | None:
+    """The GPU's PCI bus id as nvidia-smi writes it (``00000000:0F:00.0``), None where unknown."""
+    try:
+        p = torch.cuda.get_device_properties(d)
+        return f"{p.pci_domain_id:08X}:{p.pci_bus_id:02X}:{p.pci_device_id:02X}.0"
+    except (AttributeError, RuntimeError, AssertionError):
+        return None
+
+
 def pick_device(requested: str) -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -134,7 +143,9 @@ class TorchTrainer:
         name = torch.cuda.get_device_name(d) if d.type == "cuda" else (platform.processor() or platform.machine())
         return {
             "framework": {"torch": torch.__version__, "torchvision": torchvision.__version__},
-            "device": {"type": d.type, "name": name, "count": 1},
+            "device": {"type": d.type, "name": name, "count": 1,
+                       # the GPU as nvidia-smi names it (bench.clock samples its utilisation)
+                       **({"pci_bus_id": _bus_id(d)} if d.type == "cuda" else {})},
             "threads": torch.get_num_threads(),
             "world_size": self.world,
             "cpu_count": os.cpu_count(),

@@ -410,8 +410,8 @@ def test_committed_results_still_load():
     assert ref[("ST-2", "logs")]["verdict"] == "holds" and "B/A in [7.47, 7.56]" in ref[("ST-2", "logs")]["ours"]
     quick = {(r["id"], r["part"], r["backend"]): r for r in claims.verdicts([REPO / "results" / "full-fashion-mnist-quick"])}
     assert quick[("FM-1", "vs-c", "torch")]["verdict"] == "holds"
-    assert quick[("FM-3", "", "torch")]["verdict"] == "holds"
-    assert quick[("FM-2", "", "torch")]["verdict"] == "inconclusive"
+    assert quick[("FM-3", "vs-c", "torch")]["verdict"] == "holds"
+    assert quick[("FM-2", "vs-c", "torch")]["verdict"] == "inconclusive"
     assert quick[("FM-1", "vs-c", "keras")]["verdict"] == "inconclusive"
     text = claims.render(list(quick.values()))
     assert not re.search(r"\binf\b|B/A never|e\+308", text)

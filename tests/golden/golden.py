@@ -18,7 +18,11 @@ HERE = Path(__file__).resolve().parent
 SPEC = HERE / "spec.yaml"
 # clock readings: they differ between any two runs
 WALL_COLUMNS = ("wall_s", "train_wall_s", "eval_wall_s")
-SUMMARY_TIMES = ("images_per_s", "train_s", "eval_s", "checkpoint_s", "warmup_s", "finished_at")
+SUMMARY_TIMES = ("images_per_s", "train_s", "eval_s", "checkpoint_s", "warmup_s", "finished_at",
+                 # the clock record (bench.clock): the machine's load, not the run's result
+                 "cpu_s", "cpu_threads", "cpu_share", "involuntary_switches", "cpu_wait_s", "cpu_wait_share",
+                 "gpu_util", "gpu_processes",
+                 "contended")
 
 
 def _csv_without_wall(path: Path) -> str:

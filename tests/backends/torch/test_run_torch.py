@@ -169,8 +169,11 @@ def test_bench_smoke(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "best final test acc" in out.stderr and "FAILED" not in out.stderr
     runs = list(find_runs([tmp_path]))
-    expected = suites.expand(suites.load("fashion-mnist"), "smoke", available())
-    assert len(runs) == len(expected)
+    suite = suites.load("fashion-mnist")
+    expected = suites.expand(suite, "smoke", available())
+    # and the tuned cell's judged runs, at the value its tuning runs chose (bench/tuning.py)
+    judged, _ = suites.judged(suite, "smoke", available(), None, tmp_path, [j for j in expected if j.role == "tune"])
+    assert judged and len(runs) == len(expected) + len(judged)
     for b in available():
         best = max(json.loads((r / "summary.json").read_text())["final_test_acc"] or 0 for r in runs
                    if json.loads((r / "summary.json").read_text())["backend"] == b)

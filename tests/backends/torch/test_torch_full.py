@@ -61,5 +61,6 @@ def test_local_submitit_launcher_gives_the_same_report(tmp_path):
     import pandas as pd
 
     a, b = (pd.read_csv(io.StringIO(t)) for t in tables)
-    cols = [c for c in a.columns if not c.startswith(("images_per_s", "seconds_to_"))]  # timings differ, results do not
+    # timings and the machine's load differ, results do not
+    cols = [c for c in a.columns if not c.startswith(("images_per_s", "seconds_to_", "cpu_share", "contended"))]
     assert a[cols].equals(b[cols])
