@@ -1,4 +1,4 @@
-"""nox sessions: tests, parity, smoke, lint, bench, full.
+"""nox sessions: tests, parity, smoke, lint, bench, full; lock and image (the Docker images).
 
 Each backend's tests run in their own session (their own venv and process): torch and
 TensorFlow are never imported into one process. `parity` installs both into one venv
@@ -66,3 +66,35 @@ def full(session):
     each run is its own process, so the frameworks never meet. Extra arguments go to bench full."""
     install(session, "-e", ".[torch,keras]")
     session.run("bench", "full", *session.posargs)
+
+
+# The lock files (requirements/): one for CI's venv, one per image, resolved for the images'
+# platform (Linux x86_64, glibc >= 2.28, CPython 3.11: Debian bookworm) with every file's hash.
+LOCK_FLAGS = ["--generate-hashes", "--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28"]
+IMAGE_LOCKS = {"torch": "torch", "keras": "keras-cuda"}  # image target -> the extra it installs
+
+
+@nox.session
+def lock(session):
+    """Regenerate requirements/*.txt with uv: ci.txt (extras torch,keras,dev: CI's venv), then
+    torch.txt and keras.txt (the images) constrained by ci.txt, so a framework has one version
+    everywhere. Pins already in the files are kept; to move them pass uv's flags, e.g.
+    `nox -s lock -- --upgrade-package torch` or `nox -s lock -- --upgrade`."""
+    install(session, "uv")
+    compile_ = ["uv", "pip", "compile", "pyproject.toml", "requirements/build.in", *LOCK_FLAGS]
+    session.run(*compile_, "--extra", "torch", "--extra", "keras", "--extra", "dev",
+                "-o", "requirements/ci.txt", *session.posargs)
+    for image, extra in IMAGE_LOCKS.items():
+        session.run(*compile_, "--extra", extra, "--constraint", "requirements/ci.txt",
+                    "-o", f"requirements/{image}.txt", *session.posargs)
+
+
+@nox.session
+def image(session):
+    """Build both images from the working tree and run them as a non-root user
+    (docker/check-images.sh: bench smoke and bench full at budget smoke in each, then bench
+    claims and bench report on the host, the image identity read back from meta.json).
+    Root, podman (or docker) and debootstrap needed; arguments go to the script, e.g.
+    `nox -s image -- --engine docker --targets torch --keep` (--help lists them)."""
+    install(session, "-e", ".")  # the host side reads the results: the core, no framework
+    session.run("bash", "docker/check-images.sh", *session.posargs, external=True)

@@ -2,6 +2,10 @@
 # Set up a machine for the harness: Fashion-MNIST from the Debian package
 # dataset-fashion-mnist (offline-capable) and a virtual environment .venv with the
 # harness installed in editable mode with the given extras (default: torch,keras,dev).
+# Extras that have a lock file are installed from it, every file checked against its hash,
+# then the harness with --no-deps: torch,keras,dev from requirements/ci.txt (what CI tests,
+# with the images' framework versions), torch from requirements/torch.txt, keras-cuda from
+# requirements/keras.txt (the images' locks). Other extras: pip resolves them.
 # Idempotent: a second call only checks. Used by the README's commands and by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,4 +19,15 @@ fi
 PY="${PYTHON:-python3}"
 "$PY" -c 'import sys; assert sys.version_info >= (3, 11), f"Python >= 3.11 needed, found {sys.version}"'
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/pip install -q -e ".[${EXTRAS}]"
+case "$EXTRAS" in
+  torch,keras,dev) LOCK=requirements/ci.txt ;;
+  torch) LOCK=requirements/torch.txt ;;
+  keras-cuda) LOCK=requirements/keras.txt ;;
+  *) LOCK="" ;;
+esac
+if [ -n "$LOCK" ]; then
+  .venv/bin/pip install -q --require-hashes -r "$LOCK"
+  .venv/bin/pip install -q --no-deps --no-build-isolation -e .
+else
+  .venv/bin/pip install -q -e ".[${EXTRAS}]"
+fi

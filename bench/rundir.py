@@ -302,6 +302,11 @@ class Meta(_Record):
     notes: str | None = None
     disk: dict[str, int] | None = None  # bytes estimated for checkpoints and records
     resumes: list[Resume] = []
+    # bench.provenance: the image the run ran in (target, commit, lock, lock_sha256, base,
+    # base_digest; None outside the harness's images) and the accelerator stack (cuda_runtime,
+    # cudnn: wheel -> version; driver; gpus: name, memory_mib)
+    image: dict[str, str] | None = None
+    accelerator: dict[str, Any] | None = None
 
 
 def _record_error(path: Path, err: ValidationError, tagged: bool = False) -> RecordError:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import __version__
+from bench import __version__, provenance
 from bench import backends as registry
 from bench import data as datasets
 from bench.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, BenchError
@@ -95,6 +95,8 @@ def build_meta(spec: Spec, trainer, data, command: str | None = None) -> Meta:
         data={"source": data.source, "train": len(data.train_y), "val": len(data.val_y),
               "test": len(data.test_y), "eval": None if data.eval_idx is None else len(data.eval_idx),
               "mean": data.mean, "std": data.std},
+        image=provenance.image_identity(),
+        accelerator=provenance.accelerator(),
         **desc,
     )
 
