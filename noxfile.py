@@ -1,9 +1,11 @@
-"""nox sessions: tests, parity, smoke, lint, bench, full; lock and image (the Docker images).
+"""nox sessions: tests, parity, smoke, lint, bench, full; lock and image (the Docker images); slurm.
 
 Each backend's tests run in their own session (their own venv and process): torch and
 TensorFlow are never imported into one process. `parity` installs both into one venv
 but still runs each framework in its own subprocess.
 """
+
+from pathlib import Path
 
 import nox
 
@@ -98,3 +100,14 @@ def image(session):
     `nox -s image -- --engine docker --targets torch --keep` (--help lists them)."""
     install(session, "-e", ".")  # the host side reads the results: the core, no framework
     session.run("bash", "docker/check-images.sh", *session.posargs, external=True)
+
+
+@nox.session
+def slurm(session):
+    """bench full on a real SLURM scheduler (cluster/check-slurm.sh): the cluster that answers,
+    else a one-node cluster started here from Debian's slurm-wlm and munge (root); the smoke
+    grid through sbatch, a job cancelled mid-run and resumed by the same command, and with
+    `-- --container IMAGE` the smoke grid inside the image. Arguments go to the script."""
+    install(session, "-e", ".[torch,cluster]")
+    session.run("bash", "cluster/check-slurm.sh", *session.posargs, external=True,
+                env={"BENCH": str(Path(session.bin) / "bench")})

@@ -41,6 +41,10 @@ ENVIRONMENT = (
     ("RANK, WORLD_SIZE, LOCAL_RANK", "set by torchrun (bench run --nproc): this process's place in a "
                                      "data-parallel run"),
     ("TF_CPP_MIN_LOG_LEVEL", "TensorFlow's log level (keras backend; 2 unless set)"),
+    ("SLURM_JOB_ID, SLURM_ARRAY_*, ...", "in a SLURM job: recorded in meta.json (slurm); BENCH_SLURM_JOB (set "
+                                         "by bench full) carries them into a container"),
+    ("BENCH_IMAGE_*", "set in the harness's images (commit, lock, base): recorded in meta.json (image)"),
+    ("CUDA_VISIBLE_DEVICES", "with bench full --container: the job's GPUs, passed to the container"),
     ("BENCH_REFERENCE_LOGS", "tests only: the folder holding the authors' Caffe logs"),
 )
 
@@ -467,9 +471,15 @@ def cmd_claims(args) -> int:
 def cmd_full(args) -> int:
     from bench.full import run_full
 
+    if args.status:
+        return _full_status(Path(args.status))
     backends = args.backends.split(",") if args.backends else None
+    resources, container = _cluster_args(args)
     report, log = run_full(args.suite, args.budget, backends, args.seeds, Path(args.out), args.shard,
-                           launcher=args.launcher, partition=args.partition, retry_diverged=args.retry_diverged)
+                           launcher=args.launcher, resources=resources, retry_diverged=args.retry_diverged,
+                           container=container, wait=not args.no_wait)
+    if report is None:  # --no-wait: submitted
+        return EXIT_OK
     print(report)
     if log.get("interrupted"):
         return EXIT_INTERRUPTED
@@ -478,6 +488,48 @@ def cmd_full(args) -> int:
               + ", ".join(f["run"] for f in log["failed"]) + f" (why: their .log files in {args.out})",
               file=sys.stderr)
         return EXIT_CHECK_FAILED
+    return EXIT_OK
+
+
+def _cluster_args(args):
+    """--partition, --gpus-per-job, ... as a bench.slurm.Resources; --container as a Container."""
+    from bench.slurm import Container, Resources
+
+    slurm_only = {"--gpus-per-job": args.gpus_per_job, "--cpus-per-job": args.cpus_per_job, "--mem": args.mem,
+                  "--time": args.time, "--array-parallelism": args.array_parallelism,
+                  "--slurm-option": args.slurm_option, "--partition": args.partition}
+    given = [k for k, v in slurm_only.items() if v]
+    if given and args.launcher != "slurm":
+        raise BenchError(f"{', '.join(given)}: for --launcher slurm (received launcher {args.launcher or 'none'})")
+    resources = Resources(partition=args.partition, gpus_per_job=args.gpus_per_job, cpus_per_job=args.cpus_per_job,
+                          mem=args.mem, time=args.time, array_parallelism=args.array_parallelism,
+                          options=Resources.parse_options(args.slurm_option))
+    container = None
+    if args.container:
+        container = Container(image=args.container, engine=args.container_engine, flags=args.container_flags or "")
+    elif args.container_flags or args.container_engine != "docker":
+        raise BenchError("--container-engine and --container-flags go with --container IMAGE")
+    return resources, container
+
+
+def _full_status(out: Path) -> int:
+    from tabulate import tabulate
+
+    from bench.full import status
+
+    cells, runs = status(out)
+    if not runs:
+        print(f"no runs in {out} yet")
+        return EXIT_OK
+    print(tabulate(cells, headers="keys", tablefmt="github"))
+    queued = [r for r in runs if r["job"]]
+    if queued:
+        print()
+        print(tabulate([{k: r[k] for k in ("run", "state", "job", "queue")} for r in queued], headers="keys",
+                       tablefmt="github"))
+    left = sum(1 for r in runs if r["state"] not in ("completed", "diverged"))
+    print(f"\n{len(runs) - left} of {len(runs)} runs finished"
+          + (f"; {left} not: the same `bench full` command collects or resumes them" if left else ""))
     return EXIT_OK
 
 
@@ -771,6 +823,25 @@ def make_parser() -> argparse.ArgumentParser:
                     help="submit the grid as one job array through submitit (slurm), or run it that way here "
                     "(local) (default: none, the cells one after another in this process)")
     fu.add_argument("--partition", help="SLURM partition, with --launcher slurm (default: none)")
+    cl = fu.add_argument_group("SLURM resources, per job (with --launcher slurm; recorded in each meta.json)")
+    cl.add_argument("--gpus-per-job", type=int, help="GPUs (default: none asked)")
+    cl.add_argument("--cpus-per-job", type=int,
+                    help="CPUs; the run's thread pools are sized to them (default: the cluster's)")
+    cl.add_argument("--mem", help="memory, SLURM's form: 16G, 4000M (default: the cluster's)")
+    cl.add_argument("--time", help="time limit: minutes, HH:MM:SS or D-HH:MM (default: 24:00:00)")
+    cl.add_argument("--array-parallelism", type=int, help="at most this many jobs at once (default: no limit)")
+    cl.add_argument("--slurm-option", action="append", metavar="KEY=VALUE",
+                    help="another sbatch option, repeatable: account=abc, qos=high, constraint=a100 (default: none)")
+    cl.add_argument("--no-wait", action="store_true",
+                    help="submit, print the job ids and return; the same command again collects or resumes")
+    co = fu.add_argument_group("containers (with --launcher slurm or local)")
+    co.add_argument("--container", metavar="IMAGE",
+                    help="run each job's bench run inside IMAGE (one of the harness's images) (default: none)")
+    co.add_argument("--container-engine", default="docker",
+                    help="docker | podman | apptainer, with global flags: 'podman --runtime runc' (default: docker)")
+    co.add_argument("--container-flags", help="more flags for the engine's run/exec (default: none)")
+    fu.add_argument("--status", metavar="OUT",
+                    help="show each cell's runs in OUT by state, with their SLURM jobs, and return (default: off)")
     fu.add_argument("--retry-diverged", action="store_true",
                     help="run diverged cells again (by default a divergence is a result, kept)")
     fu.set_defaults(func=cmd_full)

@@ -16,10 +16,15 @@ same command again continues.
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 from bench import backends as registry
@@ -60,11 +65,11 @@ def default_suite() -> tuple[str, str, str]:
 _CHILD: list[subprocess.Popen] = []  # the cell running now (signals are forwarded to it)
 
 
-def _run_cell(cmd: list[str]) -> tuple[int, str]:
+def _run_cell(cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
     """Run one ``bench run`` in its own session (so a terminal's Ctrl-C reaches it only
     through :func:`_forward`, once per press) and return its exit code and stderr."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env=None if env is None else {**os.environ, **env})
     _CHILD.append(proc)
     try:
         _, err = proc.communicate()
@@ -80,26 +85,75 @@ def _forward(signum, frame) -> None:
         proc.send_signal(signum)
 
 
-def run_job(spec_text: str, run_id: str, out: str) -> int:
+def run_job(spec_text: str, run_id: str, out: str, asked: dict | None = None, container: dict | None = None,
+            threads: dict | None = None) -> int:
     """One grid cell, in its own process: what a submitit job (local or SLURM) executes.
 
-    Resumes the cell from its checkpoint when it has one, else runs it from the start."""
+    Resumes the cell from its checkpoint when it has one, else runs it from the start.
+    In a SLURM job the run's ``meta.json`` gets the job's record (:func:`bench.slurm.job_record`,
+    with ``asked``: the resources requested); ``threads`` sizes the thread pools;
+    ``container`` (a :class:`bench.slurm.Container` as a dict) runs ``bench run`` in an image,
+    with ``out`` mounted at its own path and the data folders read-only."""
+    from bench import slurm
+
+    out = str(Path(out).resolve())
     run_dir = Path(out) / run_id
-    with tempfile.TemporaryDirectory() as tmp:
+    env = dict(threads or {})
+    rec = slurm.job_record(asked=asked)
+    if rec is not None:
+        env[slurm.JOB_ENV] = json.dumps(rec, sort_keys=True)
+    box = slurm.Container(**container) if container else None
+    # the spec beside the results when a container runs it (one mount), else a temporary folder
+    spec_root = Path(out) / ".specs" if box else None
+    if spec_root:
+        spec_root.mkdir(parents=True, exist_ok=True)
+    name = f"bench-{run_id}-{rec.get('job_id', os.getpid()) if rec else os.getpid()}"
+    with tempfile.TemporaryDirectory(dir=spec_root) as tmp:
         spec_file = Path(tmp) / f"{run_id}.yaml"
         spec_file.write_text(spec_text)
-        fresh = [sys.executable, "-m", "bench", "run", str(spec_file), "--out", str(out), "--quiet", "--overwrite"]
-        if (run_dir / "checkpoint.json").is_file() and (run_dir / "spec.yaml").is_file():
-            code, err = _run_cell([sys.executable, "-m", "bench", "run", "--resume", str(run_dir), "--quiet"])
-            if code == 2 and "checkpoint" in err:  # unusable (corrupt, other data): start over
-                first = f"checkpoint unusable, rerun from the start: {err.strip()}\n"
-                code, err = _run_cell(fresh)
-                err = first + err
-        else:
-            code, err = _run_cell(fresh)
+        if box:
+            os.chmod(tmp, 0o755)  # readable by the container's user
+
+        def command(args: list[str]) -> list[str]:
+            if box is None:
+                return [sys.executable, "-m", "bench", *args]
+            asked_ = asked or {}
+            return box.command(args, mounts=[Path(out)], env=env, gpus=bool(asked_.get("gpus_per_job")),
+                               read_only=_data_mounts(spec_text), name=name, cpus=asked_.get("cpus_per_job"),
+                               mem=asked_.get("mem"))
+
+        try:
+            fresh = command(["run", str(spec_file), "--out", out, "--quiet", "--overwrite"])
+            if (run_dir / "checkpoint.json").is_file() and (run_dir / "spec.yaml").is_file():
+                code, err = _run_cell(command(["run", "--resume", str(run_dir), "--quiet"]), env)
+                if code == 2 and "checkpoint" in err:  # unusable (corrupt, other data): start over
+                    first = f"checkpoint unusable, rerun from the start: {err.strip()}\n"
+                    code, err = _run_cell(fresh, env)
+                    err = first + err
+            else:
+                code, err = _run_cell(fresh, env)
+        finally:
+            remove = box.remove_command(name) if box else None
+            if remove:  # the client may have died before its container: remove what is left
+                subprocess.run(remove, capture_output=True, timeout=60, check=False)
         if code not in (0, 3):  # keep why a cell failed or stopped
             write_text_atomic(Path(out) / f"{run_id}.log", err)
         return code
+
+
+def _data_mounts(spec_text: str) -> dict[str, str]:
+    """Host data folders a containerised run needs, read-only: BENCH_DATA_DIR at /data (where
+    the images look), and the spec's own ``dataset.data_dir`` at its own path."""
+    import yaml
+
+    mounts = {}
+    host = os.environ.get("BENCH_DATA_DIR")
+    if host and Path(host).is_dir():
+        mounts[str(Path(host).resolve())] = "/data"
+    data_dir = ((yaml.safe_load(spec_text) or {}).get("dataset") or {}).get("data_dir")
+    if data_dir and Path(data_dir).is_dir():
+        mounts[str(Path(data_dir).resolve())] = str(Path(data_dir).resolve())
+    return mounts
 
 
 def _run_sequential(todo, out: Path, stream, log: dict) -> None:
@@ -121,27 +175,84 @@ def _run_sequential(todo, out: Path, stream, log: dict) -> None:
                   f"({time.perf_counter() - t0:.0f}s)", file=stream, flush=True)
 
 
-def _submit(todo, out: Path, launcher: str, partition: str | None, stream) -> None:
-    """Submit the cells as one job array (submitit: 'slurm', or 'local' to run it here)."""
+def _submit(todo, out: Path, launcher: str, resources, container, stream, wait: bool) -> None:
+    """Submit the cells as one job array (submitit: 'slurm', or 'local' to run it here).
+    SLURM: runs whose job from an earlier submission is still queued or running are not
+    submitted again but collected; the job ids go to ``OUT/slurm-jobs.json``; with ``wait``
+    the scheduler's queue is polled (squeue, not sacct) until every job has left it."""
     try:
         import submitit
     except ImportError:
         raise BenchError("--launcher needs submitit: pip install -e '.[cluster]'") from None
+    from bench import slurm
+    from bench.slurm import Resources
+
+    resources = resources or Resources()
+    logging.getLogger("submitit").addFilter(slurm.SacctOnce())
     folder = out / ".submitit"
+    live = slurm.live_jobs(out) if launcher == "slurm" else {}
+    if live:
+        print(f"{len(live)} runs already have a job queued or running (jobs {', '.join(sorted(set(live.values())))}): "
+              "collected, not submitted again", file=stream, flush=True)
+    todo = [t for t in todo if t[1] not in live]
     ex = submitit.AutoExecutor(folder=str(folder), cluster=launcher)
-    params = {"timeout_min": 24 * 60}
     if launcher == "slurm":
-        if not partition:
+        if not resources.partition:
             raise BenchError("--launcher slurm needs --partition")
-        params["slurm_partition"] = partition
-    ex.update_parameters(**params)
-    jobs = ex.map_array(run_job, [t[0] for t in todo], [t[1] for t in todo], [str(out)] * len(todo))
-    print(f"submitted {len(jobs)} jobs to {launcher} (logs in {folder}); waiting", file=stream, flush=True)
-    for j in jobs:
-        j.result()
+        ex.update_parameters(**resources.executor_params())
+    else:
+        ex.update_parameters(timeout_min=resources.time_minutes())
+    asked = resources.asked()
+    box = None if container is None else asdict(container)
+    threads = resources.thread_env()
+    n = len(todo)
+    jobs = ex.map_array(run_job, [t[0] for t in todo], [t[1] for t in todo], [str(out)] * n, [asked] * n,
+                        [box] * n, [threads] * n) if todo else []
+    ids = {t[1]: j.job_id for t, j in zip(todo, jobs, strict=True)}
+    if launcher == "slurm" and ids:
+        slurm.write_jobs(out, ids, asked, container)
+    arrays = sorted({str(j).split("_")[0] for j in ids.values()})
+    if jobs:
+        print(f"submitted {len(jobs)} jobs to {launcher} (job array {', '.join(arrays)}; logs in {folder})"
+              + ("" if wait else f"; not waiting: `bench full --status {out}` shows them, the same command "
+                 "again collects or resumes"), file=stream, flush=True)
+    if not wait:
+        return
+    if launcher != "slurm":
+        for j in jobs:
+            j.result()
+        return
+    _wait_for_queue(out, sorted(set(ids.values()) | set(live.values())), stream)
 
 
-def _run_jobs(jobs, out: Path, stream, log: dict, retry_diverged: bool, launcher, partition,
+def _wait_for_queue(out: Path, job_ids: list[str], stream, poll_s: float = 5.0) -> None:
+    from bench import slurm
+
+    last = None
+    misses = 0
+    while True:
+        states = slurm.queue_states(job_ids)
+        if states is None and misses < 5:  # a busy controller: ask again
+            misses += 1
+            time.sleep(poll_s * misses)
+            continue
+        if states is None:
+            raise BenchError("squeue did not answer: is the SLURM controller up? (`bench full --status "
+                             f"{out}` shows what finished; the same command again collects or resumes)")
+        live = {j: s for j, s in states.items() if s in slurm.LIVE_STATES and j in job_ids}
+        counts = Counter(live.values())
+        line = (f"jobs: {len(job_ids) - len(live)} of {len(job_ids)} left the queue"
+                + "".join(f", {v} {k.lower()}" for k, v in sorted(counts.items())))
+        if line != last:
+            print(line, file=stream, flush=True)
+            last = line
+        if not live:
+            return
+        misses = 0
+        time.sleep(poll_s)
+
+
+def _run_jobs(jobs, out: Path, stream, log: dict, retry_diverged: bool, launcher, resources, container, wait,
               missing_cache: dict) -> None:
     """Run ``jobs`` not yet finished (each in its own process, or through a launcher), and
     record in ``log`` what ran, was skipped and failed."""
@@ -169,7 +280,10 @@ def _run_jobs(jobs, out: Path, stream, log: dict, retry_diverged: bool, launcher
     if not todo:
         return
     if launcher:
-        _submit(todo, out, launcher, partition, stream)
+        _submit(todo, out, launcher, resources, container, stream, wait)
+        if not wait:
+            log["submitted"] = log.get("submitted", 0) + len(todo)
+            return
     else:
         import signal
         import threading
@@ -188,6 +302,10 @@ def _run_jobs(jobs, out: Path, stream, log: dict, retry_diverged: bool, launcher
             log["ran"].append({"run": run_id, "status": status})
         elif log.get("interrupted"):
             continue  # stopped before it ended or was reached: the next `bench full` continues it
+        elif status == "interrupted":  # e.g. a job cancelled or timed out: it wrote its checkpoint
+            print(f"{label}: interrupted (checkpoint written); the same command again resumes it",
+                  file=stream, flush=True)
+            log["failed"].append({"run": run_id, "exit": "interrupted", "log": f"{run_id}.log"})
         else:
             print(f"{label}: FAILED ({status or 'no summary written'})", file=stream, flush=True)
             log["failed"].append({"run": run_id, "exit": status or "no summary", "log": f"{run_id}.log"})
@@ -195,12 +313,23 @@ def _run_jobs(jobs, out: Path, stream, log: dict, retry_diverged: bool, launcher
 
 def run_full(suite_name: str | None, budget: str | None, backends: list[str] | None, seeds: int | None,
              out: Path, shard: str | None = None, stream=None, launcher: str | None = None,
-             partition: str | None = None, retry_diverged: bool = False) -> tuple[Path, dict]:
+             resources=None, retry_diverged: bool = False, container=None,
+             wait: bool = True) -> tuple[Path | None, dict]:
     """A suite's grid at a budget, then the report. Tuned cells (bench/tuning.py) go in two
     phases: their tuning runs first (on the validation split, tuning seeds), then the choice
     of each tuned cell, metric and backend (``<out>/choices/*.json``), then, with every other
-    cell, their judged runs at the chosen value on fresh seeds."""
+    cell, their judged runs at the chosen value on fresh seeds.
+
+    ``launcher``: slurm or local (submitit); ``resources``: a :class:`bench.slurm.Resources`
+    (partition, GPUs, CPUs, memory, time, array parallelism, other options); ``container``: a
+    :class:`bench.slurm.Container` each job's ``bench run`` goes through; ``wait=False``
+    (SLURM): submit and return (no report: the same call again collects or resumes)."""
     stream = stream or sys.stderr
+    if not wait and launcher != "slurm":
+        raise BenchError("--no-wait is for --launcher slurm (received launcher "
+                         f"{launcher or 'none'}): here the cells run in this process")
+    if container is not None and not launcher:
+        raise BenchError("--container runs each job through a container command: give --launcher slurm or local")
     why = "asked for"
     if suite_name is None:
         suite_name, auto_budget, why = default_suite()
@@ -227,8 +356,11 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
     if tune_jobs:
         print(f"tuning: {len(mine_tune)} runs on the validation split "
               f"({len({j.tunes for j in tune_jobs})} tuned cells)", file=stream, flush=True)
-        _run_jobs(mine_tune, out, stream, log, retry_diverged, launcher, partition, missing)
-    if not log.get("interrupted"):
+        _run_jobs(mine_tune, out, stream, log, retry_diverged, launcher, resources, container, wait, missing)
+    if log.get("submitted"):  # tuning jobs submitted, not waited for: the judged runs need their choice
+        print("the judged runs are submitted once the tuning runs are done: run the same command again",
+              file=stream, flush=True)
+    elif not log.get("interrupted"):
         judged, choices = suites.judged(suite, budget, backends, seeds, out, tune_jobs) if tune_jobs else ([], [])
         for c in choices:
             print(f"choice {c.cell} [{c.metric_key}, {c.backend}]: "
@@ -241,8 +373,10 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
         # the judged runs are sharded by their cell, backend and seed (not by position: which
         # choices exist can differ between invocations), the rest as before
         phase2 = (suites.shard(plain, shard) + suites.shard_stable(judged, shard)) if shard else plain + judged
-        _run_jobs(phase2, out, stream, log, retry_diverged, launcher, partition, missing)
+        _run_jobs(phase2, out, stream, log, retry_diverged, launcher, resources, container, wait, missing)
     log["wall_s"] = time.perf_counter() - t_start
+    if log.get("submitted"):
+        return None, log
     part = f"-shard{shard.replace('/', 'of')}" if shard else ""
     write_json(out / f"full-{suite['name']}-{budget}{part}.json", log)
     from bench.report import make_report
@@ -250,3 +384,55 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
     report = make_report([out], out, log=log)
     print(f"report: {report}", file=stream)
     return report, log
+
+
+def status(out: Path) -> tuple[list[dict], list[dict]]:
+    """``bench full --status OUT``: each run directory's state, and each run submitted to
+    SLURM (``OUT/slurm-jobs.json``) with its job's state in the queue. Returns (cells, runs):
+    one row per (cell, backend) with how many runs are in each state, and one row per run.
+
+    States: completed, diverged (results); interrupted (a checkpoint: the same ``bench full``
+    resumes it); running, pending (its job in the queue); started (a directory without a
+    summary and no live job: killed; resumed or rerun by the same command); lost (submitted,
+    no directory, no job in the queue: rerun by the same command)."""
+    from bench import slurm
+    from bench.rundir import read_spec
+
+    out = Path(out)
+    if not out.is_dir():
+        raise BenchError(f"--status: no results folder {out}")
+    jobs = slurm.read_jobs(out).get("runs", {})
+    queue = slurm.queue_states(sorted(set(jobs.values()))) if jobs else {}
+    runs = []
+    names = sorted({p.name for p in out.iterdir() if p.is_dir() and (p / "spec.yaml").is_file()} | set(jobs))
+    for run_id in names:
+        d = out / run_id
+        job = jobs.get(run_id)
+        q = (queue or {}).get(job) if job else None
+        queued = "pending" if q in slurm.WAITING_STATES else "running" if q in slurm.STARTED_STATES else None
+        if queued:  # a job on it now: resuming an interrupted run, retrying a diverged one, or a first run
+            state = queued
+        elif is_complete(d):
+            state = read_summary(d).status
+        elif (d / "checkpoint.json").is_file():
+            state = "interrupted"
+        elif d.is_dir():
+            state = "started"
+        else:
+            state = "lost"
+        try:
+            spec = read_spec(d)
+            cell, backend = spec["name"], spec["backend"]
+        except (OSError, ValueError):  # not there yet (lost, pending), or damaged: from the run id
+            parts = run_id.rsplit("-", 3)
+            cell, backend = (parts[0], parts[1]) if len(parts) == 4 else (run_id, "?")
+        runs.append({"run": run_id, "cell": cell, "backend": backend, "state": state, "job": job,
+                     "queue": q if queue is not None else "squeue unavailable"})
+    cells: dict[tuple[str, str], Counter] = {}
+    for r in runs:
+        cells.setdefault((r["cell"], r["backend"]), Counter())[r["state"]] += 1
+    cell_rows = [{"cell": c, "backend": b, "runs": sum(n.values()),
+                  **{s: n.get(s, 0) for s in ("completed", "diverged", "running", "pending", "interrupted",
+                                              "started", "lost")}}
+                 for (c, b), n in sorted(cells.items())]
+    return cell_rows, runs

@@ -275,6 +275,7 @@ class Resume(_Record):
     at: str  # ISO 8601, UTC, seconds
     git_commit: str | None
     hostname: str
+    slurm: dict[str, Any] | None = None  # the SLURM job that resumed it (bench.slurm.job_record)
 
 
 class Meta(_Record):
@@ -307,6 +308,10 @@ class Meta(_Record):
     # cudnn: wheel -> version; driver; gpus: name, memory_mib)
     image: dict[str, str] | None = None
     accelerator: dict[str, Any] | None = None
+    # bench.slurm.job_record: the SLURM job (job_id, array_job_id, array_task_id, node, partition,
+    # cpus_on_node, gpus, mem_per_node_mb, account, qos) and the resources asked for (asked);
+    # None outside SLURM
+    slurm: dict[str, Any] | None = None
 
 
 def _record_error(path: Path, err: ValidationError, tagged: bool = False) -> RecordError:

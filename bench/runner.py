@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import __version__, provenance
+from bench import __version__, provenance, slurm
 from bench import backends as registry
 from bench import data as datasets
 from bench.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, BenchError
@@ -97,6 +97,7 @@ def build_meta(spec: Spec, trainer, data, command: str | None = None) -> Meta:
               "mean": data.mean, "std": data.std},
         image=provenance.image_identity(),
         accelerator=provenance.accelerator(),
+        slurm=slurm.job_record(),
         **desc,
     )
 
@@ -164,17 +165,28 @@ def run_lock(out_root: Path, run_id: str, rank: int = 0):
 
 
 class _Signals:
-    """SIGINT/SIGTERM: the first asks the loop to stop after the current update (checkpoint,
-    records, status interrupted); a second one stops at once (records kept)."""
+    """SIGINT/SIGTERM (and SIGUSR2, which SLURM sends through submitit before a job's time
+    limit): the first asks the loop to stop after the current update (checkpoint, records,
+    status interrupted); a second one stops at once (records kept). A repeat within
+    ``REPEAT_S`` is the same request delivered twice (a cancelled SLURM job's processes can
+    get SIGTERM from both slurmstepd and srun), not a second one."""
+
+    REPEAT_S = 2.0
 
     def __init__(self, stop: Stop):
         self.stop = stop
         self.old: dict[int, object] = {}
+        self.first_at: float | None = None
 
     def _handle(self, signum, frame):
+        import time
+
         if self.stop.requested:
+            if self.first_at is not None and time.monotonic() - self.first_at < self.REPEAT_S:
+                return
             raise KeyboardInterrupt
         self.stop.requested = True
+        self.first_at = time.monotonic()
         self.stop.reason = signal.Signals(signum).name
         print(f"\n{self.stop.reason}: stopping after this update and writing a checkpoint "
               "(send it again to stop at once)", file=sys.stderr, flush=True)
@@ -183,8 +195,9 @@ class _Signals:
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.old[sig] = signal.signal(sig, self._handle)
+            for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR2", None)):
+                if sig is not None:
+                    self.old[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc):
@@ -277,7 +290,7 @@ def resume(run_dir: str | Path, *, progress: bool = True, command: str | None = 
             meta.resumes = [*meta.resumes, Resume(
                 at_step=ck.step, checkpoint=ck.reason, command=command or " ".join(sys.argv),
                 at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), git_commit=git_commit(),
-                hostname=platform.node())]
+                hostname=platform.node(), slurm=slurm.job_record())]
             writer.write_meta(meta)
         return _train(spec, run_dir, trainer, data, writer, total, progress and rank == 0, rank,
                       stop=Stop(at=stop_at), start=ck)

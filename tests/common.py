@@ -30,3 +30,25 @@ needs_reference_logs = pytest.mark.skipif(
     not (REFERENCE_LOGS / "clr3SS5kFig1a.log").is_file(),
     reason="the authors' Caffe logs: set BENCH_REFERENCE_LOGS to the folder holding clr3SS5kFig1a.log, "
            "lr35Fig1a.log and range2SS80kRes56LR.log (from lnsmith54/super-convergence, Results/)")
+
+
+def meta_of_a_fake_run() -> dict:
+    """meta.json as :func:`bench.runner.build_meta` writes it for a tiny spec, with a trainer
+    and data that need no framework: what the environment (image, SLURM job) adds to it."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from bench import runner
+    from bench import spec as S
+
+    class Trainer:
+        def describe(self):
+            return {"framework": {"fake": "1"}, "device": {"type": "cpu", "name": "x", "count": 1}, "threads": 1}
+
+    data = SimpleNamespace(source="x", train_y=np.zeros(3), val_y=np.zeros(0), test_y=np.zeros(2), eval_idx=None,
+                           mean=[0.0], std=[1.0])
+    spec = S.build({"name": "m", "backend": "torch", "seed": 0, "network": {"name": "simple_cnn"},
+                    "dataset": {"name": "fashion_mnist"}, "policy": {"name": "constant", "lr": 0.1},
+                    "batch_size": 8, "budget": {"steps": 1}})
+    return runner.build_meta(spec, Trainer(), data).model_dump(mode="json")

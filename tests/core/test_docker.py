@@ -20,7 +20,7 @@ import pytest
 
 from bench import provenance
 
-from common import REPO
+from common import REPO, meta_of_a_fake_run
 
 dockerfile_parse = pytest.importorskip("dockerfile_parse")
 
@@ -308,31 +308,15 @@ def test_accelerator_imports_no_framework():
 
 
 def test_meta_json_records_the_image_and_the_accelerator(monkeypatch):
-    """runner.build_meta puts both into every run's meta.json (a framework-free trainer)."""
-    from types import SimpleNamespace
-
-    import numpy as np
-
-    from bench import runner
-    from bench import spec as S
-
-    class Trainer:
-        def describe(self):
-            return {"framework": {"fake": "1"}, "device": {"type": "cpu", "name": "x", "count": 1}, "threads": 1}
-
-    data = SimpleNamespace(source="x", train_y=np.zeros(3), val_y=np.zeros(0), test_y=np.zeros(2), eval_idx=None,
-                           mean=[0.0], std=[1.0])
-    spec = S.build({"name": "m", "backend": "torch", "seed": 0, "network": {"name": "simple_cnn"},
-                    "dataset": {"name": "fashion_mnist"}, "policy": {"name": "constant", "lr": 0.1},
-                    "batch_size": 8, "budget": {"steps": 1}})
+    """runner.build_meta puts both into every run's meta.json."""
     monkeypatch.setenv("BENCH_IMAGE_TARGET", "torch")
     monkeypatch.setenv("BENCH_IMAGE_COMMIT", "c0ffee")
-    meta = runner.build_meta(spec, Trainer(), data).model_dump(mode="json")
+    meta = meta_of_a_fake_run()
     assert meta["image"] == {"target": "torch", "commit": "c0ffee"}
     assert set(meta["accelerator"]) == {"cuda_runtime", "cudnn", "driver", "gpus"}
     monkeypatch.delenv("BENCH_IMAGE_TARGET")
     monkeypatch.delenv("BENCH_IMAGE_COMMIT")
-    assert runner.build_meta(spec, Trainer(), data).image is None
+    assert meta_of_a_fake_run()["image"] is None
 
 
 # --- docker/check_results.py: what the check asserts on the host ------------------------------

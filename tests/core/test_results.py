@@ -89,4 +89,5 @@ def test_the_committed_results_load():
     for c in NUMERIC:
         assert pd.api.types.is_numeric_dtype(df[c]), c
     assert df.test_acc.between(0, 1).all()
-    assert set(df.split) <= {"eval", "test"}
+    assert set(df.split) <= {"eval", "test", "val"}  # val: the tuning runs' validation split
+    assert set(df[df.split == "val"].run_id.str.contains("-tune-")) <= {True}
