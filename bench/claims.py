@@ -58,6 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bench.errors import BenchError
 from bench.rundir import UNREADABLE, EvalPoint, Run, load_runs
+from bench.spec import NOT_HASHED
 
 CLAIMS_FILE = Path(__file__).parent / "claims" / "claims.yaml"
 ALPHA = 0.05  # each interval is two-sided 1 - ALPHA
@@ -66,8 +67,10 @@ METRICS = ("final_acc", "best_acc", "acc_at_step", "acc_at_epoch", "steps_to_tar
 TIMED = ("steps_to_target", "seconds_to_target")
 HOLDS, INCONCLUSIVE, FAILS = 1, 0, -1
 VERDICTS = {HOLDS: "holds", INCONCLUSIVE: "inconclusive", FAILS: "fails"}
-# spec keys that do not change what a run measures: runs differing in these are one experiment
-NOT_THE_EXPERIMENT = ("spec.seed", "spec.name", "spec.checkpoint_every", "spec.dataset.data_dir",
+# spec keys that do not change what a run measures: runs differing in these are one experiment.
+# The run id's own exclusions (checkpoint_every, compile) are among them, so that runs made
+# before such a key existed (absent) pool with runs that write its default
+NOT_THE_EXPERIMENT = ("spec.seed", "spec.name", *(f"spec.{k}" for k in NOT_HASHED), "spec.dataset.data_dir",
                       "spec.dataset.verify")
 
 
