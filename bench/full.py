@@ -378,12 +378,31 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
     if log.get("submitted"):
         return None, log
     part = f"-shard{shard.replace('/', 'of')}" if shard else ""
-    write_json(out / f"full-{suite['name']}-{budget}{part}.json", log)
+    _write_log(out / f"full-{suite['name']}-{budget}{part}.json", log, stream)
     from bench.report import make_report
 
     report = make_report([out], out, log=log)
     print(f"report: {report}", file=stream)
     return report, log
+
+
+def _write_log(path: Path, log: dict, stream) -> None:
+    """This invocation's record, with the earlier invocations' into the same folder kept
+    under ``earlier`` (oldest first): a second ``bench full`` there (another backend, a
+    resume) adds to the record instead of replacing it. An earlier file that does not read
+    is kept beside it as ``<name>.unreadable``."""
+    earlier: list = []
+    if path.exists():
+        try:
+            prev = json.loads(path.read_text())
+            if not isinstance(prev, dict):
+                raise ValueError(f"a {type(prev).__name__}, not an object")
+            earlier = list(prev.pop("earlier", [])) + [prev]
+        except (OSError, ValueError) as e:
+            keep = path.with_name(path.name + ".unreadable")
+            os.replace(path, keep)
+            print(f"bench full: {path} did not read ({e}); kept as {keep}", file=stream)
+    write_json(path, {**log, "earlier": earlier} if earlier else log)
 
 
 def status(out: Path) -> tuple[list[dict], list[dict]]:

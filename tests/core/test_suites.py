@@ -1,5 +1,7 @@
 """Suites expand into distinct experiments at every budget."""
 
+import json
+
 import pytest
 
 from bench import suites
@@ -30,3 +32,26 @@ def test_cells_that_a_budget_makes_identical_are_refused():
              "budgets": {"smoke": {"seeds": 1, "set": ["dataset.train_size=2000"]}}}
     with pytest.raises(BenchError, match="cells 'all-data' and 'some-data' become the same experiment"):
         suites.expand(suite, "smoke", ["torch"])
+
+
+def test_a_second_full_invocation_keeps_the_first_ones_record(tmp_path):
+    # the keras half of the committed suite ran as a second bench full into the same folder:
+    # its record replaced the torch half's (96 runs, 66 minutes) until the log kept them
+    import io
+
+    from bench import full
+
+    path = tmp_path / "full-fashion-mnist-quick.json"
+    for i, backend in enumerate(("torch", "keras", "keras")):
+        full._write_log(path, {"backends": [backend], "ran": [f"r{i}"], "failed": 0, "wall_s": 10.0 * i}, io.StringIO())
+    log = json.loads(path.read_text())
+    assert log["backends"] == ["keras"] and log["ran"] == ["r2"] and log["failed"] == 0
+    assert [e["ran"] for e in log["earlier"]] == [["r0"], ["r1"]]
+    assert all("earlier" not in e for e in log["earlier"])
+    # a file that does not read is kept aside, named, not overwritten
+    path.write_text("{not json")
+    err = io.StringIO()
+    full._write_log(path, {"backends": ["torch"], "ran": [], "failed": 0}, err)
+    assert "earlier" not in json.loads(path.read_text())
+    assert (tmp_path / "full-fashion-mnist-quick.json.unreadable").read_text() == "{not json"
+    assert "did not read" in err.getvalue() and "unreadable" in err.getvalue()
