@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -565,6 +566,10 @@ def authors_logs_section(rows, checks, runs) -> list[str]:
     return lines
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def limits_section(runs, rows, log, checks) -> list[str]:
     ours = [r for r in runs if r.summary.kind == "train"]
     lines = ["## Limits", ""]
@@ -579,11 +584,26 @@ def limits_section(runs, rows, log, checks) -> list[str]:
                      "iterations on GPUs). Differences that need long training to appear cannot appear here.")
     elif ours:
         lines.append("- **Devices.** " + ", ".join(f"{n} runs on {d}" for d, n in sorted(devices.items())) + ".")
-    subsets = sorted({(r.spec["network"]["name"], (r.spec.get("dataset") or {}).get("train_size"))
-                      for r in ours if (r.spec.get("dataset") or {}).get("train_size")}, key=str)
+    subsets: dict[tuple[str, int], list] = {}
+    whole = set()  # networks with runs on the whole training split
+    for r in ours:
+        size = (r.spec.get("dataset") or {}).get("train_size")
+        if size:
+            subsets.setdefault((r.spec["network"]["name"], size), []).append(r)
+        else:
+            whole.add(r.spec["network"]["name"])
     if subsets:
-        lines.append("- **Subsets.** Trained on part of the training split: " + "; ".join(
-            f"{n} on {_fmt_int(s)} images" for n, s in subsets) + ". Tuning runs hold out a validation split too.")
+        parts = []
+        for (net, size), rs in sorted(subsets.items(), key=str):
+            names = sorted({x.spec["name"] for x in rs})
+            stem = os.path.commonprefix(names)
+            cells = (", ".join(names) if len(names) <= 3
+                     else f"{len(names)} cells" + (f", {stem}*" if len(stem) > 3 else ""))
+            parts.append(f"{net} on {_fmt_int(size)} images ({_plural(len(rs), 'run')}: {cells})")
+        rest = sorted(whole & {net for net, _ in subsets})
+        lines.append("- **Subsets.** Trained on part of the training split: " + "; ".join(parts) + "."
+                     + (f" The other runs of {', '.join(rest)} train on the whole training split." if rest else "")
+                     + " Tuning runs hold out a validation split too.")
     datasets = {(r.spec.get("dataset") or {}).get("name") for r in ours}
     if ours and datasets <= {"fashion_mnist"}:
         lines.append("- **Fashion-MNIST stands in for CIFAR-10.** The papers' claims are about CIFAR-10, Flowers 17 "
@@ -615,8 +635,9 @@ def limits_section(runs, rows, log, checks) -> list[str]:
             f"{_label(r)} on {r['backend']}: {r['why']}" for r in few) + ".")
     cont = sum(1 for r in ours if r.summary.get("contended") is True)
     if cont:
-        lines.append(f"- **Contended runs.** {cont} runs trained while another process competed for the CPUs; their "
-                     "seconds are left out of seconds-to-target numbers (steps are unaffected).")
+        lines.append(f"- **Contended runs.** {_plural(cont, 'run')} trained while another process competed for the "
+                     f"CPUs; {'its' if cont == 1 else 'their'} seconds are left out of seconds-to-target numbers "
+                     "(steps are unaffected).")
     if log:
         skipped = [s for s in log.get("skipped", []) if not s["why"].startswith("already")]
         if skipped:

@@ -136,7 +136,7 @@ def test_limits_say_what_was_not_run_and_why(generated):
     assert "**CPU only.**" in limits and "**Fashion-MNIST stands in for CIFAR-10.**" in limits
     assert "**Not run here, and why.**" in limits and "R-7: no data: needs tiny_imagenet" in limits
     assert "FM-1 (vs-tuned)" in limits  # no tuned runs in these folders
-    assert "**Contended runs.** 1 runs" in limits
+    assert "**Contended runs.** 1 run trained while another process" in limits
 
 
 def _figure(monkeypatch, series):
@@ -189,3 +189,26 @@ def test_dense_runs_are_lines_and_close_peaks_stay_linear(monkeypatch):
     assert [ax.get_xlabel() for ax in fig.axes] == ["iteration", "epoch", "training seconds", "iteration"]
     assert all(line.get_marker() in ("None", None, "") for line in fig.axes[0].get_lines())
     assert fig.axes[-1].get_yscale() == "linear"
+
+
+def test_limits_name_the_subset_cells_and_say_the_rest_use_all_the_data(tmp_path):
+    # "simple_cnn on 6,000 images" read as if every simple-CNN run had 6,000 images, when
+    # only the 10% cells did and the rest trained on all 60,000
+    root = tmp_path / "runs"
+    for seed in range(2):
+        _train_run(root, "fm-cnn-full-constant", seed)
+        spec = S.build(dict(FM, name="fm-cnn-10pct-constant", seed=seed, policy={"name": "constant", "lr": 0.02},
+                            dataset={**FM["dataset"], "train_size": 6000}))
+        w = RunWriter(root / spec.run_id())
+        w.write_spec(S.dump_yaml(spec.resolved()))
+        _meta(w, spec)
+        w.eval((0, 0.0, "eval", 1.0, 0.5, 0.0, 0.1))
+        w.eval((1404, 3.0, "test", 1.0, 0.85, 28.0, 0.5))
+        w.write_summary(TrainSummary(run_id=spec.run_id(), status="completed", backend="torch", steps_done=1404,
+                                     total_steps=1404, steps_per_epoch=47, final_test_acc=0.85, train_s=28.0))
+    text = report.make_report([root], tmp_path / "out").read_text()
+    limits = text.split("## Limits")[1].split("## Plots")[0]
+    line = next(ln for ln in limits.splitlines() if ln.startswith("- **Subsets.**"))
+    assert "simple_cnn on 6,000 images (2 runs: fm-cnn-10pct-constant)" in line, line
+    assert "The other runs of simple_cnn train on the whole training split." in line, line
+    assert "Contended" not in limits
