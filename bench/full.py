@@ -390,7 +390,7 @@ def _write_log(path: Path, log: dict, stream) -> None:
     """This invocation's record, with the earlier invocations' into the same folder kept
     under ``earlier`` (oldest first): a second ``bench full`` there (another backend, a
     resume) adds to the record instead of replacing it. An earlier file that does not read
-    is kept beside it as ``<name>.unreadable``."""
+    is kept beside it as ``<name>.unreadable`` (``.unreadable.1``, ... when that exists)."""
     earlier: list = []
     if path.exists():
         try:
@@ -399,7 +399,9 @@ def _write_log(path: Path, log: dict, stream) -> None:
                 raise ValueError(f"a {type(prev).__name__}, not an object")
             earlier = list(prev.pop("earlier", [])) + [prev]
         except (OSError, ValueError) as e:
-            keep = path.with_name(path.name + ".unreadable")
+            keep, n = path.with_name(path.name + ".unreadable"), 1
+            while keep.exists():  # an earlier unreadable one stays too
+                keep, n = path.with_name(f"{path.name}.unreadable.{n}"), n + 1
             os.replace(path, keep)
             print(f"bench full: {path} did not read ({e}); kept as {keep}", file=stream)
     write_json(path, {**log, "earlier": earlier} if earlier else log)

@@ -1,10 +1,11 @@
 """Suites expand into distinct experiments at every budget."""
 
+import io
 import json
 
 import pytest
 
-from bench import suites
+from bench import full, suites
 from bench.errors import BenchError
 
 
@@ -37,10 +38,6 @@ def test_cells_that_a_budget_makes_identical_are_refused():
 def test_a_second_full_invocation_keeps_the_first_ones_record(tmp_path):
     # the keras half of the committed suite ran as a second bench full into the same folder:
     # its record replaced the torch half's (96 runs, 66 minutes) until the log kept them
-    import io
-
-    from bench import full
-
     path = tmp_path / "full-fashion-mnist-quick.json"
     for i, backend in enumerate(("torch", "keras", "keras")):
         full._write_log(path, {"backends": [backend], "ran": [f"r{i}"], "failed": 0, "wall_s": 10.0 * i}, io.StringIO())
@@ -55,3 +52,8 @@ def test_a_second_full_invocation_keeps_the_first_ones_record(tmp_path):
     assert "earlier" not in json.loads(path.read_text())
     assert (tmp_path / "full-fashion-mnist-quick.json.unreadable").read_text() == "{not json"
     assert "did not read" in err.getvalue() and "unreadable" in err.getvalue()
+    # and a second unreadable one does not replace the first
+    path.write_text("[]")
+    full._write_log(path, {"backends": ["torch"], "ran": [], "failed": 0}, io.StringIO())
+    assert (tmp_path / "full-fashion-mnist-quick.json.unreadable").read_text() == "{not json"
+    assert (tmp_path / "full-fashion-mnist-quick.json.unreadable.1").read_text() == "[]"
