@@ -440,3 +440,22 @@ def test_committed_results_still_load():
                    for c, p in (("FM-1", "vs-c"), ("FM-1", "vs-tuned"), ("FM-2", "vs-tuned"), ("FM-3", "vs-step")))
     text = claims.render(list(quick.values()))
     assert not re.search(r"\binf\b|B/A never|e\+308", text)
+
+
+def test_committed_results_refuse_the_claims_turned_around():
+    # the committed verdicts can say no: with the arms swapped, claims known false on these
+    # runs (the tuned constant ends above tuned one-cycle; constant at c reaches 90% first) fail
+    runs_dir = REPO / "results" / "full-fashion-mnist-quick"
+    tuned = {"spec.network.name": "simple_cnn", "spec.dataset.name": "fashion_mnist", "spec.dataset.train_size": None,
+             "spec.provenance.rule": "grid-best", "spec.provenance.metric.name": "final_acc"}
+    turned = claims.checks(claims.validate([
+        {"id": "NEG-3", "source": "t", "statement": "t", "metric": {"name": "final_acc"}, "kind": "superiority",
+         "margin": 0.0, "min_runs": 5, "arms": {"a": {**tuned, "spec.policy.name": "constant"},
+                                                "b": {**tuned, "spec.policy.name": "one-cycle"}}},
+        {"id": "NEG-1", "source": "t", "statement": "t", "metric": {"name": "steps_to_target", "target": 0.9},
+         "kind": "superiority", "ratio": 1.0, "min_runs": 5,
+         "arms": {"a": {"spec.name": "fm-cnn-full-constant"}, "b": {"spec.name": "fm-cnn-full-onecycle-smith"}}}]))
+    runs = load_runs([runs_dir])
+    rows = [r for c in turned for r in claims.judge(c, runs, [runs_dir])]
+    assert {(r["id"], r["backend"]) for r in rows} == {(i, b) for i in ("NEG-3", "NEG-1") for b in ("torch", "keras")}
+    assert {r["verdict"] for r in rows} == {"fails"}, [(r["id"], r["backend"], r["verdict"], r["why"]) for r in rows]
