@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import EXIT_RESTART, BenchError
 from bench.rundir import write_json
 
 CHECKPOINT_FILE = "checkpoint.json"
@@ -41,7 +41,10 @@ CHECKPOINT_SCHEMA = 1
 
 
 class CheckpointError(BenchError):
-    """A checkpoint that is missing, corrupt, or not this run's."""
+    """A checkpoint that is missing, corrupt, or not this run's: the run cannot continue
+    from it (exit 7, :data:`bench.errors.EXIT_RESTART`: start it over)."""
+
+    exit_code = EXIT_RESTART
 
 
 @contextlib.contextmanager

@@ -56,9 +56,9 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bench import identity, numerics
 from bench.errors import BenchError
 from bench.rundir import UNREADABLE, EvalPoint, Run, load_runs
-from bench.spec import NOT_HASHED
 
 CLAIMS_FILE = Path(__file__).parent / "claims" / "claims.yaml"
 ALPHA = 0.05  # each interval is two-sided 1 - ALPHA
@@ -67,11 +67,6 @@ METRICS = ("final_acc", "best_acc", "acc_at_step", "acc_at_epoch", "steps_to_tar
 TIMED = ("steps_to_target", "seconds_to_target")
 HOLDS, INCONCLUSIVE, FAILS = 1, 0, -1
 VERDICTS = {HOLDS: "holds", INCONCLUSIVE: "inconclusive", FAILS: "fails"}
-# spec keys that do not change what a run measures: runs differing in these are one experiment.
-# The run id's own exclusions (checkpoint_every, compile) are among them, so that runs made
-# before such a key existed (absent) pool with runs that write its default
-NOT_THE_EXPERIMENT = ("spec.seed", "spec.name", *(f"spec.{k}" for k in NOT_HASHED), "spec.dataset.data_dir",
-                      "spec.dataset.verify")
 
 
 # -- decisions on arrays (what the simulation calibrates) ----------------------------------
@@ -478,52 +473,34 @@ def select(runs: list[Run], selector: Selector) -> list[Run]:
             and all(_matches(r.get(k), v) for k, v in selector.items())]
 
 
-def _flat(d: Any, prefix: str) -> dict[str, str]:
-    if isinstance(d, dict):
-        out = {}
-        for k, v in d.items():
-            out.update(_flat(v, f"{prefix}.{k}"))
-        return out
-    return {prefix: json.dumps(d, sort_keys=True, default=str)}
-
-
 def mixed_keys(runs: list[Run], selector: Selector, pooled_backends: bool = False) -> dict[str, list[str]]:
-    """The keys in which ``runs`` differ beyond the seed (spec keys and the summary's kind),
-    with their values: keys that do not change what a run measures
-    (:data:`NOT_THE_EXPERIMENT`) and keys the selector gives as a list or a glob (pooled on
-    purpose; a pooled ``...name`` pools the parameters that go with that name) are left out."""
+    """The keys in which ``runs`` differ beyond the experiment's identity
+    (:func:`bench.identity.differing`: not the seed, nor keys that cannot change what a run
+    measures) and the summary's kind, with their values; keys the selector gives as a list
+    or a glob (pooled on purpose; a pooled ``...name`` pools the parameters that go with
+    that name) are left out, and so is the backend unless the claim is judged per backend."""
     pooled = set()
     for k, v in selector.items():
         if isinstance(v, list) or (isinstance(v, str) and any(ch in v for ch in "*?[")):
             pooled.add(k)
             if k.endswith(".name"):
                 pooled.add(k.rsplit(".", 1)[0] + ".")
-    if pooled_backends:
-        pooled.add("spec.backend")
-    skip = set(NOT_THE_EXPERIMENT)
-    values: dict[str, set[str]] = {}
-    flats = []
-    for r in runs:
-        f = _flat(r.spec, "spec")
-        f["summary.kind"] = r.summary.kind
-        flats.append(f)
-    keys = set().union(*flats) if flats else set()
-    for k in keys:
-        if k in skip or k in pooled or any(k.startswith(p) for p in pooled if p.endswith(".")):
-            continue
-        values[k] = {f.get(k, "(absent)") for f in flats}
-    return {k: sorted(v) for k, v in sorted(values.items()) if len(v) > 1}
+    spec_pooled = {k[len("spec."):] for k in pooled if k.startswith("spec.")}
+    out = {f"spec.{k}": v for k, v in identity.differing([r.spec for r in runs], spec_pooled).items()}
+    if not pooled_backends and "spec.backend" not in pooled:
+        backends = sorted({json.dumps(r.spec.get("backend")) for r in runs})
+        if len(backends) > 1:
+            out["spec.backend"] = backends
+    kinds = sorted({json.dumps(r.summary.kind) for r in runs})
+    if len(kinds) > 1 and "summary.kind" not in pooled:
+        out["summary.kind"] = kinds
+    return dict(sorted(out.items()))
 
 
 def periodic(run: Run) -> tuple[str, list[EvalPoint]]:
-    """The split that decides crossings and the run's evaluations on it: the evaluation
-    subset ("eval") where the run has one, else the whole test split ("test"), whose last
-    row is the final evaluation on the same images. The final whole-test evaluation of a
-    run with a subset is not one of them (other images, another size). A tuning run's
-    (``eval_split: val``) are on the validation split ("val")."""
-    splits = {e.split for e in run.evals}
-    split = "val" if "val" in splits else "eval" if "eval" in splits else "test"
-    return split, [e for e in run.evals if e.split == split]
+    """The split that decides crossings and the run's evaluations on it
+    (:func:`bench.identity.periodic`)."""
+    return identity.periodic(run.evals)
 
 
 def eval_set(run: Run) -> str:
@@ -695,10 +672,10 @@ def _need_words(check: Check) -> str:
             "difference_of_differences": f"needs (a - b) - (c - d) > {m:+.4f}"}[check.kind] + by
 
 
-def judge(check: Check, runs: list[Run], paths=()) -> list[dict]:
+def judge(check: Check, runs: list[Run], paths=(), pool_numerics: bool = False) -> list[dict]:
     """One verdict per backend (a check with ``per_backend: false``: one for all runs).
     Raises BenchError where an arm's runs differ in more than the seed."""
-    selected = {k: select(runs, sel) for k, sel in check.arms.items()}
+    selected = {k: identity.distinct(select(runs, sel))[0] for k, sel in check.arms.items()}
     base = {"id": check.id, "part": check.part or "", "metric": check.metric.label(), "kind": check.kind,
             "paper": check.paper, "must_hold": check.must_hold, "n1": False, "statement": check.statement,
             "operational": check.operational or "", "source": check.source, "baseline": check.baseline or ""}
@@ -706,7 +683,7 @@ def judge(check: Check, runs: list[Run], paths=()) -> list[dict]:
         return [dict(base, backend="—", verdict="inconclusive", n=" / ".join("0" for _ in check.arms), ours="",
                      why=_absent(check, paths))]
     groups = ["all"] if not check.per_backend else sorted({r.summary.backend for rs in selected.values() for r in rs})
-    out, mixed = [], []
+    out, mixed, versions = [], [], []
     for b in groups:
         group = {k: [r for r in rs if b == "all" or r.summary.backend == b] for k, rs in selected.items()}
         for k, rs in group.items():
@@ -715,12 +692,36 @@ def judge(check: Check, runs: list[Run], paths=()) -> list[dict]:
                 keys = "; ".join(f"{key} ({' | '.join(v)})" for key, v in diff.items())
                 mixed.append(f"claim {check.label}, arm {k} ({b}): its selector {json.dumps(check.arms[k])} matches "
                              f"runs that differ in more than the seed: {keys}")
-        if not mixed:
-            out.append(dict(base, backend=b, **_verdict(check, group), baseline=baseline_words(check, group)))
+        two = numerics.mixed([r for rs in group.values() for r in rs])
+        if two and not pool_numerics:
+            versions.append(_numerics_words(check, b, group, two))
+        if not mixed and not versions:
+            code = numerics.code_words([r for rs in group.values() for r in rs])
+            if two:
+                code = "POOLED numerics versions (--pool-numerics): " + code
+            out.append(dict(base, backend=b, **_verdict(check, group), baseline=baseline_words(check, group),
+                            code=code))
     if mixed:
         raise BenchError("\n".join(mixed) + "\npin such keys in the selector, or give one as a list to pool its "
                          "values on purpose")
+    if versions:
+        raise BenchError("\n".join(versions))
     return out
+
+
+def _numerics_words(check: Check, backend: str, group: dict[str, list[Run]], two: dict) -> str:
+    """Why a verdict is refused: its arms hold runs of two numerics versions of a backend."""
+    lines = [f"claim {check.label} ({backend}): its runs were made under more than one numerics version, "
+             "which one verdict never pools:"]
+    arm_of = {r.path.name: k for k, rs in group.items() for r in rs}
+    for b, vs in two.items():
+        for v, ids in sorted(vs.items(), key=lambda kv: -1 if kv[0] is None else kv[0]):
+            shown = ", ".join(f"{i} (arm {arm_of.get(i, '?')})" for i in ids[:4])
+            more = f" and {len(ids) - 4} more" if len(ids) > 4 else ""
+            lines.append(f"  {b} numerics {'unknown' if v is None else v}: {shown}{more}")
+    lines.append("  rerun the older runs with this tree (bench full reruns runs made under an older version), or pass "
+                 "--pool-numerics to pool them on purpose (the verdict row then says so)")
+    return "\n".join(lines)
 
 
 def baseline_words(check: Check, group: dict[str, list[Run]]) -> str:
@@ -822,15 +823,16 @@ def _verdict(check: Check, group: dict[str, list[Run]]) -> dict:
     return {"verdict": VERDICTS[code], "n1": single, "n": n, "ours": ours, "why": f"{how}; {need}{note}"}
 
 
-def verdicts(paths, claims_file=None, stream=None) -> list[dict]:
+def verdicts(paths, claims_file=None, stream=None, pool_numerics: bool = False) -> list[dict]:
     """Every check of the claims file judged on the runs in ``paths``. Raises BenchError
-    naming every arm whose runs differ in more than the seed."""
+    naming every arm whose runs differ in more than the seed, and every verdict whose runs
+    were made under two numerics versions of a backend (unless ``pool_numerics``)."""
     claims = load_claims(claims_file)
     runs = load_runs(paths, stream)
     out, problems = [], []
     for c in checks(claims):
         try:
-            out.extend(judge(c, runs, paths))
+            out.extend(judge(c, runs, paths, pool_numerics))
         except BenchError as e:
             problems.append(str(e))
     if problems:
@@ -841,7 +843,7 @@ def verdicts(paths, claims_file=None, stream=None) -> list[dict]:
 def render(rows: list[dict]) -> str:
     from tabulate import tabulate
 
-    cols = ["id", "backend", "verdict", "baseline", "metric", "kind", "n", "ours", "paper", "why"]
+    cols = ["id", "backend", "verdict", "baseline", "metric", "kind", "n", "ours", "paper", "why", "code"]
     if not any(r.get("baseline") for r in rows):
         cols.remove("baseline")
     table = []

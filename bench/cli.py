@@ -459,7 +459,7 @@ def cmd_claims(args) -> int:
     from bench.errors import EXIT_CLAIM_FAILED
 
     _check_paths(args.paths)
-    rows = claims.verdicts(args.paths, args.claims)
+    rows = claims.verdicts(args.paths, args.claims, pool_numerics=args.pool_numerics)
     sys.stdout.write(claims.render(rows))
     failed = [r for r in rows if r["must_hold"] and r["verdict"] == "fails"]
     if args.strict and failed:
@@ -571,7 +571,7 @@ def cmd_report(args) -> int:
     from bench.report import make_report
 
     _check_paths(args.paths)
-    print(make_report(args.paths, Path(args.out), args.claims))
+    print(make_report(args.paths, Path(args.out), args.claims, pool_numerics=args.pool_numerics))
     return EXIT_OK
 
 
@@ -804,6 +804,9 @@ def make_parser() -> argparse.ArgumentParser:
     cl.add_argument("paths", nargs="+", metavar="PATH", help="run directories or folders holding them")
     cl.add_argument("--claims", help="a claims YAML file (default: the shipped bench/claims/claims.yaml)")
     cl.add_argument("--strict", action="store_true", help="exit 5 when a must-hold claim fails")
+    cl.add_argument("--pool-numerics", action="store_true",
+                    help="judge runs made under two numerics versions of a backend as one (default: refused, exit 2, "
+                         "naming the runs and versions; the verdict row says it pooled them)")
     cl.set_defaults(func=cmd_claims)
 
     fu = command("full", "a suite's grid (each run its own process), then the report; exit 6 if cells crashed",
@@ -863,6 +866,8 @@ def make_parser() -> argparse.ArgumentParser:
     rp.add_argument("paths", nargs="+", metavar="PATH", help="run directories or folders holding them")
     rp.add_argument("--out", help="output folder (default: a new folder report-YYYYmmdd-HHMMSS in the current one, named when written)")
     rp.add_argument("--claims", help="a claims YAML file (default: the shipped bench/claims/claims.yaml)")
+    rp.add_argument("--pool-numerics", action="store_true",
+                    help="judge runs made under two numerics versions of a backend as one (default: refused, exit 2)")
     rp.set_defaults(func=cmd_report)
 
     c = command("compare", "tables across policies and backends", ["bench compare runs --tolerance 0.02"])

@@ -10,6 +10,7 @@ EXIT_DIVERGED = 3  # the run diverged (NaN/inf loss); everything recorded is kep
 EXIT_INTERRUPTED = 4  # the run was interrupted (SIGINT/SIGTERM); records kept
 EXIT_CLAIM_FAILED = 5  # --strict and a must-hold claim failed
 EXIT_CHECK_FAILED = 6  # a check failed: bench smoke below its bar, bench full with cells that crashed
+EXIT_RESTART = 7  # bench run --resume cannot continue this run (checkpoint unusable, other numerics): start over
 
 # One line each, for the commands' --help (bench/cli.py) and docs/contract.md.
 EXIT_CODES = (
@@ -21,6 +22,8 @@ EXIT_CODES = (
     (EXIT_CLAIM_FAILED, "--strict and a must-hold claim failed"),
     (EXIT_CHECK_FAILED, "a check failed: bench smoke below its bar, or bench full with cells that crashed "
                         "or stayed incomplete (a diverged cell is a result, not a failure)"),
+    (EXIT_RESTART, "bench run --resume: the run cannot continue from its checkpoint (corrupt, other data, "
+                   "or made under another numerics version); nothing was changed: start it over"),
 )
 
 

@@ -184,6 +184,17 @@ def _finite(v: float | None) -> bool:
 # -- TensorBoard -----------------------------------------------------------------------------
 
 
+def identity_tags(run: Run) -> dict[str, str]:
+    """What groups runs in the other tool as the harness groups them: the experiment
+    (:func:`bench.identity.experiment_key`: runs that differ only in the seed share it) and
+    the numerics version the run was made under (:mod:`bench.numerics`)."""
+    from bench.identity import experiment_key
+    from bench.numerics import version_of
+
+    v = version_of(run)
+    return {"experiment": experiment_key(run.spec), "numerics": "unknown" if v.version is None else str(v.version)}
+
+
 def export_tensorboard(runs: Iterable[Run], out: str | Path) -> list[Path]:
     """One TensorBoard run per run directory: ``out/<run_id>/events.out.tfevents.*``. Returns
     the folders written. Scalars are float32 (TensorBoard's ``simple_value``)."""
@@ -216,6 +227,7 @@ def export_tensorboard(runs: Iterable[Run], out: str | Path) -> list[Path]:
             hp = {k: (v if isinstance(v, str | bool | int | float) else _text(v))
                   for k, v in flatten(run.spec).items() if v is not None}
             hp["run_id"] = run.path.name
+            hp.update(identity_tags(run))
             for summary in hparams(hp, metric_tags):  # experiment, session start, session end
                 w.file_writer.add_summary(summary, walltime=t0)
         written.append(d)
@@ -278,7 +290,7 @@ def export_mlflow(runs: Iterable[Run], out: str | Path | None, tracking_uri: str
         steps, evals = step_rows(run), eval_rows(run)
         tags = {"bench.run_id": run_id, "bench.kind": run.summary.kind, "bench.status": run.summary.get("status"),
                 "bench.backend": run.summary.get("backend"), "bench.run_dir": str(run.path.resolve()),
-                "bench.time": TIME_CONVENTION}
+                "bench.time": TIME_CONVENTION, **{f"bench.{k}": v for k, v in identity_tags(run).items()}}
         r = client.create_run(exp_id, start_time=int(round(t0 * 1000)), run_name=run_id,
                               tags={k: str(v) for k, v in tags.items() if v is not None})
         mid = r.info.run_id

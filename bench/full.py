@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,9 +30,17 @@ from pathlib import Path
 
 from bench import backends as registry
 from bench import suites
-from bench.errors import EXIT_INTERRUPTED, BenchError, DataError
+from bench.errors import EXIT_INTERRUPTED, EXIT_RESTART, BenchError, DataError
+from bench.rundir import (
+    SUPERSEDED,
+    is_complete,
+    read_meta,
+    read_summary,
+    write_json,
+    write_meta,
+    write_summary,
+)
 from bench.rundir import atomic_write as write_text_atomic
-from bench.rundir import is_complete, read_summary, write_json
 from bench.spec import dump_yaml
 
 
@@ -126,7 +135,7 @@ def run_job(spec_text: str, run_id: str, out: str, asked: dict | None = None, co
             fresh = command(["run", str(spec_file), "--out", out, "--quiet", "--overwrite"])
             if (run_dir / "checkpoint.json").is_file() and (run_dir / "spec.yaml").is_file():
                 code, err = _run_cell(command(["run", "--resume", str(run_dir), "--quiet"]), env)
-                if code == 2 and "checkpoint" in err:  # unusable (corrupt, other data): start over
+                if code == EXIT_RESTART:  # unusable (corrupt, other data, other numerics): start over
                     first = f"checkpoint unusable, rerun from the start: {err.strip()}\n"
                     code, err = _run_cell(fresh, env)
                     err = first + err
@@ -261,6 +270,8 @@ def _run_jobs(jobs, out: Path, stream, log: dict, retry_diverged: bool, launcher
         d = out / job.spec.run_id()
         label = f"[{k}/{len(jobs)}] {job.cell} {job.backend} s{job.seed}"
         status = read_summary(d).status if is_complete(d) else None
+        if status in ("completed", "diverged") and _supersede_stale(d, job.backend, out, stream, log, label):
+            status = None
         if status == "completed" or (status == "diverged" and not retry_diverged):
             hint = " (--retry-diverged runs it again)" if status == "diverged" else ""
             print(f"{label}: already {status} ({d.name}){hint}", file=stream)
@@ -311,6 +322,64 @@ def _run_jobs(jobs, out: Path, stream, log: dict, retry_diverged: bool, launcher
             log["failed"].append({"run": run_id, "exit": status or "no summary", "log": f"{run_id}.log"})
 
 
+def _supersede_stale(d: Path, backend: str, out: Path, stream, log: dict, label: str) -> bool:
+    """A complete run made under another numerics version than this tree's is not this
+    suite's result any more: moved to ``superseded/<backend>-numerics<v>/`` (kept, never read
+    as a result) so that it is made again. True if it was moved."""
+    from bench import numerics
+
+    then, now = numerics.version_at(d), numerics.current(backend)
+    if now is None or then.version == now:
+        return False
+    dest = out / SUPERSEDED / f"{backend}-numerics{then.version if then.version is not None else 'unknown'}" / d.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(d, dest)
+    print(f"{label}: made under {then.label()} ({then.how}), this tree trains with {backend} numerics {now}: "
+          f"moved to {dest.relative_to(out)} and made again", file=stream, flush=True)
+    log.setdefault("superseded", []).append({"run": d.name, "numerics": then.version, "to": str(dest.relative_to(out))})
+    return True
+
+
+def link_repeat(job, source, out: Path) -> str:
+    """Give ``job`` (the same experiment, backend and seed as ``source``: suites.made_once) a
+    run directory of its own holding ``source``'s records, once ``source`` has ended: its own
+    spec.yaml (its cell's name and provenance), the records copied, ``meta.json`` with
+    ``same_as`` naming the run that made them. Returns what happened: linked, already, or
+    waiting (the source has not ended)."""
+    src, dst = out / source.spec.run_id(), out / job.spec.run_id()
+    if is_complete(dst):
+        return "already"
+    if not is_complete(src) or read_summary(src).status not in ("completed", "diverged"):
+        return "waiting"
+    tmp = out / f".{dst.name}.linking"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    (tmp / "spec.yaml").write_text(dump_yaml(job.spec.resolved()))
+    for name in ("steps.csv", "evals.csv"):
+        if (src / name).is_file():
+            shutil.copy2(src / name, tmp / name)
+    meta = read_meta(src)
+    meta.run_id, meta.same_as = dst.name, src.name
+    write_meta(tmp, meta)
+    summary = read_summary(src).dump()
+    summary["run_id"] = dst.name
+    write_summary(tmp, summary)
+    shutil.rmtree(dst, ignore_errors=True)  # an incomplete leftover
+    os.replace(tmp, dst)
+    return "linked"
+
+
+def _link_repeats(repeats, out: Path, stream, log: dict) -> None:
+    for job, source in repeats:
+        what = link_repeat(job, source, out)
+        if what == "linked":
+            print(f"{job.cell} {job.backend} s{job.seed}: the same experiment as {source.cell} (made once): "
+                  f"{job.spec.run_id()} holds {source.spec.run_id()}'s records", file=stream, flush=True)
+            log.setdefault("made_once", []).append({"run": job.spec.run_id(), "same_as": source.spec.run_id()})
+
+
 def run_full(suite_name: str | None, budget: str | None, backends: list[str] | None, seeds: int | None,
              out: Path, shard: str | None = None, stream=None, launcher: str | None = None,
              resources=None, retry_diverged: bool = False, container=None,
@@ -346,7 +415,8 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
     jobs = suites.expand(suite, budget, backends, seeds)
     tune_jobs = [j for j in jobs if j.role == "tune"]
     plain = [j for j in jobs if j.role != "tune"]
-    mine_tune = suites.shard(tune_jobs, shard) if shard else tune_jobs
+    tune_once, tune_repeats = suites.made_once(tune_jobs)
+    mine_tune = suites.shard(tune_once, shard) if shard else tune_once
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log = {"suite": suite_name, "budget": budget, "backends": backends, "why": why, "ran": [], "skipped": [],
@@ -357,6 +427,7 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
         print(f"tuning: {len(mine_tune)} runs on the validation split "
               f"({len({j.tunes for j in tune_jobs})} tuned cells)", file=stream, flush=True)
         _run_jobs(mine_tune, out, stream, log, retry_diverged, launcher, resources, container, wait, missing)
+        _link_repeats(tune_repeats, out, stream, log)
     if log.get("submitted"):  # tuning jobs submitted, not waited for: the judged runs need their choice
         print("the judged runs are submitted once the tuning runs are done: run the same command again",
               file=stream, flush=True)
@@ -370,10 +441,18 @@ def run_full(suite_name: str | None, budget: str | None, backends: list[str] | N
             log["choices"].append({"cell": c.cell, "metric": c.metric_key, "backend": c.backend, "chosen": c.chosen,
                                    "why": c.why, "file": str(c.path.relative_to(out)) if c.path else None})
         suites.check_no_twins(plain + judged, suite["name"], budget)
+        once, repeats = suites.made_once(plain + judged)
+        if repeats:
+            print(f"{len(once)} runs to make or keep; {len(repeats)} more are the same experiment and seed as one of "
+                  "them (another cell's, or a tuned cell whose choices coincide): made once, read by both cells",
+                  file=stream, flush=True)
+        keep = {id(j) for j in once}
+        plain, judged = [j for j in plain if id(j) in keep], [j for j in judged if id(j) in keep]
         # the judged runs are sharded by their cell, backend and seed (not by position: which
         # choices exist can differ between invocations), the rest as before
         phase2 = (suites.shard(plain, shard) + suites.shard_stable(judged, shard)) if shard else plain + judged
         _run_jobs(phase2, out, stream, log, retry_diverged, launcher, resources, container, wait, missing)
+        _link_repeats(repeats, out, stream, log)
     log["wall_s"] = time.perf_counter() - t_start
     if log.get("submitted"):
         return None, log

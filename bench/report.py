@@ -39,7 +39,7 @@ import yaml
 
 from bench import claims as claims_mod
 from bench import compare as compare_mod
-from bench import tuning
+from bench import identity, tuning
 from bench.plots import _plt, save_png
 from bench.rundir import UNREADABLE, atomic_write, load_runs, make_out_dir
 
@@ -191,33 +191,14 @@ def _num_classes(run) -> int | None:
     return DATASETS[ds].num_classes if ds in DATASETS else None
 
 
-def _flat(d, prefix=""):
-    out = {}
-    for k, v in (d or {}).items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-SAME_EXPERIMENT = ("name", "seed", "backend", "device", "compile", "checkpoint_every", "dataset.data_dir",
-                   "dataset.verify", "targets", "eval_every")
-
-
 def spec_differences(a_runs, b_runs) -> dict[str, tuple]:
-    """Spec keys (beyond the policy and its provenance) in which the two arms' runs differ:
-    key -> (A's value, B's value)."""
+    """Spec keys (beyond the policy, and what is not the experiment: bench.identity) in which
+    the two arms' runs differ: key -> (A's value, B's value), as JSON text."""
     if not a_runs or not b_runs:
         return {}
-    fa, fb = _flat(a_runs[0].spec), _flat(b_runs[0].spec)
-    out = {}
-    for k in sorted(set(fa) | set(fb)):
-        if k.startswith(("policy.", "provenance.")) or k in SAME_EXPERIMENT:
-            continue
-        if fa.get(k) != fb.get(k):
-            out[k] = (fa.get(k, "(absent)"), fb.get(k, "(absent)"))
-    return out
+    fa, fb = (identity.flat(identity.normalized(r[0].spec)) for r in (a_runs, b_runs))
+    return {k: (fa.get(k, "(absent)"), fb.get(k, "(absent)"))
+            for k in identity.differing([a_runs[0].spec, b_runs[0].spec], ignore=["policy."])}
 
 
 def _rate_drop(run, step: int, cadence: int):
@@ -265,6 +246,7 @@ def caveats(check, arms: dict[str, list]) -> list[str]:
             continue
         words = []
         for k, (va, vb) in diff.items():
+            va, vb = (x if x == "(absent)" else json.loads(x) for x in (va, vb))
             va, vb = (f"{x:.4g}" if isinstance(x, float) else x for x in (va, vb))
             if k == "network.bn_momentum":
                 words.append(f"a different batch-norm momentum ({va} vs {vb}: part of the difference may be the "
@@ -442,7 +424,7 @@ def setup_section(runs, log: dict | None, choices: list[dict]) -> list[str]:
                r.spec["batch_size"])
         if key in rows:
             continue
-        split = compare_mod.periodic_split(r)
+        split = identity.periodic_split(e.split for e in r.evals)
         rows[key] = [r.spec["network"]["name"], ds["name"], _fmt_int(d.train if d else ds.get("train_size")),
                      _fmt_int(d.val) if d else str(ds.get("val_size", 0)), _fmt_int(d.test if d else ds.get("test_size")),
                      {"val": "validation split", "eval": f"eval subset ({_fmt_int(d.eval if d else ds.get('eval_size'))})",
@@ -652,13 +634,14 @@ def limits_section(runs, rows, log, checks) -> list[str]:
     return lines + [""]
 
 
-def make_report(paths, out_dir, claims_file=None, log: dict | None = None, tolerance: float = 0.01) -> Path:
+def make_report(paths, out_dir, claims_file=None, log: dict | None = None, tolerance: float = 0.01,
+                pool_numerics: bool = False) -> Path:
     import pandas as pd
     from tabulate import tabulate  # noqa: F401  (the tables below)
 
     out = make_out_dir(out_dir)
     tab, _ = compare_mod.compare(paths, out, tolerance)
-    rows = claims_mod.verdicts(paths, claims_file)
+    rows = claims_mod.verdicts(paths, claims_file, pool_numerics=pool_numerics)
     md_claims = claims_mod.render(rows)
     atomic_write(out / "claims.md", md_claims)
     atomic_write(out / "claims.csv", pd.DataFrame(rows).to_csv(index=False))

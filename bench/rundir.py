@@ -283,7 +283,13 @@ class Meta(_Record):
     own (kept as they are); an imported run holds only the few its log can say."""
 
     harness_version: str | None = None
+    # the backend's numerics version (bench/numerics.py; backends/<name>/numerics.yaml); absent
+    # in runs made before versions were recorded (read from git_commit) and in imported runs
+    numerics_version: int | None = None
     imported_from: str | None = None  # the log an imported run was read from
+    # bench full: this run directory holds the records of that run (same experiment and seed,
+    # made once for two suite cells), not a training of its own
+    same_as: str | None = None
     git_commit: str | None = None  # with "-dirty" if the tree had changes
     command: str | None = None
     python: str | None = None
@@ -427,15 +433,22 @@ def is_complete(run_dir: Path) -> bool:
     return (Path(run_dir) / "summary.json").is_file()
 
 
+# where bench full keeps runs made under an older numerics version that it made again
+# (superseded/<backend>-numerics<version>/<run id>): kept, never read as results
+SUPERSEDED = "superseded"
+
+
 def _run_dirs(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Every directory in ``paths`` holding a spec.yaml or a summary.json, each once."""
+    """Every directory in ``paths`` holding a spec.yaml or a summary.json, each once (not
+    those under a ``superseded`` folder of a searched folder)."""
     seen = set()
     for p in paths:
         p = Path(p)
         if (p / "spec.yaml").is_file() or (p / "summary.json").is_file():
             candidates = [p]
         else:
-            candidates = sorted({q.parent for name in ("spec.yaml", "summary.json") for q in p.rglob(name)})
+            candidates = sorted({q.parent for name in ("spec.yaml", "summary.json") for q in p.rglob(name)
+                                 if SUPERSEDED not in q.relative_to(p).parts})
         for d in candidates:
             if d not in seen:
                 seen.add(d)

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import __version__, provenance, slurm
+from bench import __version__, numerics, provenance, slurm
 from bench import backends as registry
 from bench import data as datasets
 from bench.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, BenchError
@@ -59,9 +59,10 @@ def targets_reached(spec: Spec, evals) -> dict[str, dict | None]:
     on one set of images: the validation split for a tuning run (``eval_split: val``), else
     the evaluation subset where the run has one (the final evaluation on the whole test
     split is not one of them), else the test split (as bench.claims)."""
+    from bench.identity import periodic_split
+
     out: dict[str, dict | None] = {}
-    splits = {e[1] for e in evals}
-    periodic = "val" if "val" in splits else "eval" if "eval" in splits else "test"
+    periodic = periodic_split(e[1] for e in evals)
     for t in spec.targets:
         hit = next(((s, ts) for s, split, _l, acc, ts in evals if split == periodic and acc >= t), None)
         out[str(t)] = None if hit is None else {"step": hit[0], "train_s": hit[1]}
@@ -80,6 +81,7 @@ def build_meta(spec: Spec, trainer, data, command: str | None = None) -> Meta:
     desc = trainer.describe()
     return Meta(
         harness_version=__version__,
+        numerics_version=numerics.current(spec.backend),
         git_commit=git_commit(),
         command=command or " ".join(sys.argv),
         python=platform.python_version(),
@@ -272,6 +274,7 @@ def resume(run_dir: str | Path, *, progress: bool = True, command: str | None = 
             raise ckpt_mod.CheckpointError(
                 f"checkpoint in {run_dir} is of run {ck.run_id!r}, but the directory is {run_dir.name!r} "
                 f"and its spec.yaml resolves to {spec.run_id()!r}")
+        _check_numerics(run_dir, spec.backend)
         _, data, trainer = prepare(spec, out_root)
         total = _check_budget(spec, len(data.train_y))
         if total != ck.total_steps:
@@ -294,6 +297,23 @@ def resume(run_dir: str | Path, *, progress: bool = True, command: str | None = 
             writer.write_meta(meta)
         return _train(spec, run_dir, trainer, data, writer, total, progress and rank == 0, rank,
                       stop=Stop(at=stop_at), start=ck)
+
+
+def _check_numerics(run_dir: Path, backend: str) -> None:
+    """A run started under another numerics version cannot be continued by this tree: its
+    records would mix two versions of the arithmetic."""
+    from bench.checkpoint import CheckpointError
+
+    meta = read_meta(run_dir)
+    then = meta.numerics_version
+    if then is None:
+        then = numerics.from_commit(backend, meta.git_commit)
+    now = numerics.current(backend)
+    if then != now:
+        raise CheckpointError(
+            f"--resume {run_dir}: the run was started under {backend} numerics {then if then is not None else '(unknown)'}"
+            f" and this tree trains with {backend} numerics {now} (backends/{backend}/numerics.yaml); continuing "
+            "would mix the two in one run: start it over")
 
 
 def clock_fields(outcome, threads, on_gpu: bool, gpu=None) -> dict:

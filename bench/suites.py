@@ -185,17 +185,41 @@ def judged(suite: dict, budget_name: str, backends: list[str], seeds: int | None
 
 
 def check_no_twins(jobs: list[Job], suite: str, budget: str) -> None:
-    """Two cells that a budget's overrides make into one experiment (the same spec but for
-    the name) would be counted as one cell run twice: refuse the suite, naming them."""
-    from bench.compare import experiment_key
+    """Two cells as written that a budget's overrides make into one experiment (the same
+    spec but for the name and provenance) would be one cell compared with itself: refuse the
+    suite, naming them. (A tuned cell whose choice lands on another cell's experiment is not a
+    twin of this kind: :func:`made_once` makes its runs once.)"""
+    from bench.identity import experiment_key
 
     seen: dict[tuple, str] = {}
     for j in jobs:
+        if j.role != "run":
+            continue
         key = (experiment_key(j.spec.resolved()), j.backend, j.seed)
         other = seen.setdefault(key, j.cell)
         if other != j.cell:
             raise BenchError(f"suite {suite!r} at budget {budget!r}: cells {other!r} and {j.cell!r} become the same "
                              "experiment (only their names differ); give one of them its own budget overrides")
+
+
+def made_once(jobs: list[Job]) -> tuple[list[Job], list[tuple[Job, Job]]]:
+    """(jobs to run, (job, the job it repeats) pairs): a job whose experiment, backend and
+    seed another job earlier in the list already makes (:func:`bench.identity.experiment_key`:
+    e.g. a tuned cell whose two metrics chose the same value, or whose choice is another
+    cell's rate) is not run again; ``bench full`` gives it a run directory of its own holding
+    the first job's records (:func:`bench.full.link_repeat`)."""
+    from bench.identity import experiment_key
+
+    first: dict[tuple, Job] = {}
+    unique, repeats = [], []
+    for j in jobs:
+        key = (experiment_key(j.spec.resolved(), backend=True), j.seed)
+        if key in first:
+            repeats.append((j, first[key]))
+        else:
+            first[key] = j
+            unique.append(j)
+    return unique, repeats
 
 
 def shard(jobs: list[Job], spec: str) -> list[Job]:

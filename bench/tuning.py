@@ -185,9 +185,13 @@ class Choice:
 
 
 def _val_points(run_dir: Path):
+    """The tuning run's periodic evaluations (bench.identity.periodic), which must be on the
+    validation split: none for a run that did not evaluate there."""
+    from bench.identity import periodic
     from bench.rundir import read_evals
 
-    return [e for e in read_evals(run_dir) if e.split == "val"]
+    split, pts = periodic(read_evals(run_dir))
+    return pts if split == "val" else []
 
 
 def run_value(run_dir: Path, metric: TuneMetric) -> tuple[float | None, float | None, str | None]:

@@ -67,6 +67,15 @@ def disagreements(name: str, want: str, got: str) -> list[str]:
     return bad
 
 
+# what the failing golden test tells whoever changed the numbers on purpose
+BUMP = ("If this change is meant to alter what {backend} training produces, in the same commit: add a version to "
+        "backends/{backend}/numerics.yaml (version: N+1, since: the commit, what changed), regenerate the golden "
+        "records (python tests/golden/golden.py {backend} --write) and put their fingerprint "
+        "(python -m bench.numerics fingerprint tests/golden/{backend}) in that entry's golden. Runs made under "
+        "the old version are then never pooled with new ones (docs/reproducing.md#numerics-versions). If it is "
+        "not meant to, the change is a bug.")
+
+
 def check(backend: str, tmp_path: Path) -> dict[str, str]:
     """Run the golden spec in a fresh process (no state from other tests: threads, seeds)
     and compare its clock-free records with the committed ones: file name -> ``identical``
@@ -86,6 +95,6 @@ def check(backend: str, tmp_path: Path) -> dict[str, str]:
             diff = "".join(list(difflib.unified_diff(want[name].splitlines(True), got[name].splitlines(True),
                                                      f"golden/{backend}/{name}", "this run"))[:40])
             raise AssertionError(f"{name} differs from the golden output beyond kernel rounding: "
-                                 f"{'; '.join(bad[:5])}\n{diff}")
+                                 f"{'; '.join(bad[:5])}\n{diff}\n" + BUMP.format(backend=backend))
         result[name] = "agrees"
     return result

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bench import spec as S
-from bench.compare import compare, display, load_runs, table
+from bench.compare import compare, display, runs_frame, table
 from bench.rundir import RunWriter
 
 from common import REPO
@@ -42,7 +42,7 @@ def runs(tmp_path, base_spec):
 
 
 def test_grouping_statistics_and_flag(runs):
-    tab = display(table(load_runs([runs]), tolerance=0.01))
+    tab = display(table(runs_frame([runs]), tolerance=0.01))
     assert len(tab) == 2
     oc = tab[tab["policy"] == "one-cycle 0.01-0.1"].iloc[0]
     assert oc["torch seeds"] == "3" and oc["keras seeds"] == "2"
@@ -52,7 +52,7 @@ def test_grouping_statistics_and_flag(runs):
     assert oc["keras steps→0.99"] == "not reached (0/2)"
     assert oc["torch steps→0.5"] == "20 (3/3)" and oc["keras s→0.5"] == "4.0 (2/2)"
     assert oc["Δ final (torch−keras)"] == "+0.0300" and oc["flag"] == "> 0.01"
-    assert display(table(load_runs([runs]), tolerance=0.05), 0.05).iloc[0]["flag"] == ""
+    assert display(table(runs_frame([runs]), tolerance=0.05), 0.05).iloc[0]["flag"] == ""
     const = tab[tab["policy"] == "constant 0.05"].iloc[0]
     assert const["torch seeds"] == "2 (1 diverged)" and const["torch final acc"] == "0.8000"
 
@@ -63,7 +63,7 @@ def test_incomplete_and_duplicate_runs_are_named(runs, tmp_path_factory, base_sp
     (broken / "spec.yaml").write_text("name: x\n")
     other = tmp_path_factory.mktemp("copy")
     _run(other, base_spec, "torch", 0, 0.5, {})
-    df = load_runs([runs, other])
+    df = runs_frame([runs, other])
     err = capsys.readouterr().err
     assert "half-written" in err and "incomplete" in err
     assert "repeats a run id" in err
