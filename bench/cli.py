@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import backends as registry
+from bench import registry
 from bench.errors import (
     EXIT_BAD_INPUT,
     EXIT_CHECK_FAILED,
@@ -218,18 +218,6 @@ def _check_paths(paths) -> None:
             raise BenchError(f"no such run directory or folder: {p}")
 
 
-def _policy_example(policy: str, steps: int) -> dict[str, str]:
-    """Each policy's required keys with example values for a schedule of ``steps``."""
-    return {
-        "constant": {"lr": "0.1"},
-        "multistep": {"lr": "0.1", "milestones": f"[{max(1, steps // 2)},{max(1, 3 * steps // 4)}]"},
-        "triangular": {"min_lr": "0.1", "max_lr": "1.0", "step_size": str(max(1, steps // 4))},
-        "one-cycle": {"min_lr": "0.1", "max_lr": "1.0"},
-        "one-cycle-cosine": {"max_lr": "1.0"},
-        "range-test": {"start_lr": "1e-5", "end_lr": "10"},
-    }.get(policy, {})
-
-
 def schedule_example(policy: str, steps: int | None = None, given: dict[str, str] | None = None) -> str:
     """A ``bench schedule`` command line that works: the policy's required keys, with the
     values given where they were (``given``: key -> the text after =; keys the policy does
@@ -238,7 +226,7 @@ def schedule_example(policy: str, steps: int | None = None, given: dict[str, str
 
     steps = steps or 1000
     known = POLICIES[policy].model_fields if policy in POLICIES else {}
-    values = {**_policy_example(policy, steps), **{k: v for k, v in (given or {}).items() if k in known}}
+    values = {**(POLICIES[policy].example(steps) if policy in POLICIES else {}), **{k: v for k, v in (given or {}).items() if k in known}}
     sets = "".join(f" --set {shlex.quote(f'{k}={v}')}" for k, v in values.items())
     return f"bench schedule {policy} --steps {steps}{sets}"
 
@@ -615,9 +603,6 @@ def cmd_data_check(args) -> int:
 LIST_KINDS = ("specs", "suites", "claims", "policies", "networks", "datasets")
 
 
-_DEFAULT_IN_WORDS = {("one-cycle", "final_lr"): "min_lr/100"}
-
-
 def _policy_keys(name: str, model) -> str:
     """``min_lr, max_lr, tail [0.1], ...``: required keys bare, the others with their
     default in brackets (and their allowed values, where they are a few names)."""
@@ -629,7 +614,7 @@ def _policy_keys(name: str, model) -> str:
             continue
         text = k
         if not f.is_required():
-            text += f" [{_DEFAULT_IN_WORDS.get((name, k), 'null' if f.default is None else f.default)}]"
+            text += f" [{model.derived.get(k, 'null' if f.default is None else f.default)}]"
         if typing.get_origin(f.annotation) is typing.Literal:
             text += f" ({' | '.join(map(str, typing.get_args(f.annotation)))})"
         keys.append(text)

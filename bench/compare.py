@@ -22,7 +22,7 @@ import pandas as pd
 
 from bench import numerics, rundir
 from bench.clock import WAIT_ABOVE
-from bench.identity import distinct, experiment_key, periodic_split
+from bench.identity import distinct, experiment_key, periodic, periodic_split
 from bench.rundir import atomic_write, make_out_dir
 
 
@@ -78,7 +78,7 @@ def _row(run: rundir.Run) -> dict:
         "dataset": dataset_label(spec["dataset"]), "policy": policy_label(spec["policy"]),
         "batch_size": spec["batch_size"], "budget": s.total_steps,
         "backend": s.backend, "seed": spec["seed"], "status": s.status,
-        "final_acc": s.final_test_acc, "best_acc": s.best_test_acc,
+        "final_acc": s.final_test_acc, "best_acc": max((e.acc for e in periodic(run.evals)[1]), default=math.nan),
         "images_per_s": s.images_per_s, "train_s": s.train_s, "exploded_at": s.get("exploded_at"),
         "cpu_share": s.get("cpu_share"), "contended": s.get("contended"),
         "evaluated_on": periodic_split(e.split for e in run.evals), "role": role(spec),
@@ -143,7 +143,7 @@ def _stats(r: pd.DataFrame, targets: list[str]) -> dict:
                                 if "cpu_share" in r and r["cpu_share"].notna().any() else math.nan),
            "final_acc_n": n_acc, "final_acc_mean": mean, "final_acc_sd": sd,
            "final_acc_ci_low": mean - half, "final_acc_ci_high": mean + half,
-           "best_acc_mean_on_test": float(done["best_acc"].astype(float).mean()) if n_acc else math.nan,
+           "best_acc_mean": float(done["best_acc"].astype(float).mean()) if n_acc else math.nan,
            "images_per_s_median": float(done["images_per_s"].astype(float).median()) if n_acc else math.nan}
     for t in targets:
         if f"steps_to_{t}" not in r:
@@ -180,6 +180,9 @@ def table(runs: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
     ``tolerance``; rows of an older version (``current`` false) are compared with nothing."""
     if runs.empty:
         return pd.DataFrame()
+    for c in ("numerics", "git_commit", "cell"):  # a frame made by hand (a notebook, a test) may lack them
+        if c not in runs:
+            runs = runs.assign(**{c: math.nan if c == "numerics" else ""})
     all_runs = runs
     if "repeat_of" in runs:
         runs = runs[runs["repeat_of"].fillna("") == ""]
@@ -246,7 +249,7 @@ def _display_row(g: pd.DataFrame, targets: list[str], tolerance: float) -> dict:
         row[f"{b} seeds"] = f"{r['n']}" + (f" ({', '.join(notes)})" if notes else "")
         acc = _num(r["final_acc_mean"], ".4f")
         row[f"{b} final acc"] = acc + (f" ± {r['final_acc_sd']:.4f}" if acc and r["final_acc_n"] > 1 else "")
-        row[f"{b} best acc"] = _num(r["best_acc_mean_on_test"], ".4f")
+        row[f"{b} best acc"] = _num(r["best_acc_mean"], ".4f")
         row[f"{b} img/s"] = _num(r["images_per_s_median"], ",.0f")
         for t in targets:
             if f"total_{t}" not in r or pd.isna(r[f"total_{t}"]):
@@ -279,8 +282,9 @@ def render(tab: pd.DataFrame, tolerance: float = 0.01) -> str:
 LEGEND = ("seeds: runs made; diverged: ended on a non-finite loss; exploded: a finite loss above 100x the first "
           "update's (recorded as exploded_at; such a run may still end 'completed', at chance accuracy). "
           "final acc: mean ± one standard deviation (SD) over seeds, on the whole test split (compare.csv also "
-          "gives the 95% t-interval of the mean); best acc: the highest evaluation accuracy, chosen on the test "
-          "data (optimistic, not a held-out result); steps→t and s→t: median over seeds of the first evaluation "
+          "gives the 95% t-interval of the mean); best acc: the highest periodic evaluation's accuracy, on one set "
+          "of images (the evaluation subset, else the test split; a tuning run's validation split): chosen on the "
+          "data it reports (optimistic, not a held-out result); steps→t and s→t: median over seeds of the first evaluation "
           "at or above t (on the evaluation subset where runs have one; a run that never got there counts as "
           "slowest, 'not reached' when the median is such a run), and how many got there; s→t only from runs "
           "that had the machine to themselves. contended: runs whose threads waited for a CPU more than "

@@ -30,7 +30,8 @@ def _clr(c: float, momentum: float, steps_per_epoch: int, k: float, clr_div: flo
 
 
 def _one_cycle(lo: float, hi: float, momentum: float) -> dict:
-    return {"name": "one-cycle", "min_lr": lo, "max_lr": hi, "tail": 0.1, "final_lr": lo / 100.0,
+    # final_lr is left to follow min_lr (bench.schedules.OneCycle.derived)
+    return {"name": "one-cycle", "min_lr": lo, "max_lr": hi, "tail": 0.1,
             "max_momentum": momentum, "min_momentum": min(MIN_MOMENTUM, momentum)}
 
 

@@ -87,7 +87,7 @@ def write_lr_find(root: Path, spec: Spec, result: lrfind.RangeTestResult, meta: 
     lrs, v = result.curve()
     write_summary(d, LrFindSummary(
         run_id=spec.run_id(), status="diverged" if result.stop_reason == "non-finite loss" else "completed",
-        backend=spec.backend, steps_done=len(result.rows), final_test_acc=None, best_test_acc=None,
+        backend=spec.backend, steps_done=len(result.rows), final_test_acc=None, best_acc=None,
         best_step=None, targets={}, images_per_s=None, train_s=None, eval_s=None,
         diverged_at=result.stopped_at if result.stop_reason == "non-finite loss" else None,
         metric=result.metric, momentum=result.momentum, weight_decay=spec.optimizer.decay,

@@ -147,7 +147,7 @@ def eval_rows(run: Run) -> list[dict[str, Any]]:
         epoch = _number(r.get("epoch"))
         if epoch is None:
             epoch = float(e.step) if per_epoch else (e.step / spe if spe else None)
-        out.append({"step": e.step, "split": e.split, "acc": e.acc, "loss": _number(r.get("test_loss")),
+        out.append({"step": e.step, "split": e.split, "acc": e.acc, "loss": _number(r.get("loss", r.get("test_loss"))),
                     "train_s": e.train_s, "epoch": epoch})
     return out
 

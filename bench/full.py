@@ -28,8 +28,7 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import backends as registry
-from bench import suites
+from bench import registry, suites
 from bench.errors import EXIT_INTERRUPTED, EXIT_RESTART, BenchError, DataError
 from bench.rundir import (
     SUPERSEDED,

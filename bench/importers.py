@@ -244,7 +244,7 @@ def import_caffe_log(path: str | Path, out: str | Path, sets=(), batch_size: int
     write_summary(d, ReferenceSummary(
         run_id=run_id, status="completed" if log["done"] else "interrupted",
         backend="caffe", steps_done=max(e["step"] for e in evals), total_steps=max_iter,
-        final_test_acc=evals[-1]["acc"], best_test_acc=best["acc"], best_step=best["step"],
+        final_test_acc=evals[-1]["acc"], best_acc=best["acc"], best_step=best["step"],
         targets=_first_reach(evals, spec["targets"]), images_per_s=None, train_s=total_train,
         eval_s=log["test_s"], diverged_at=None,
         wall_s_with_testing=(log["t_last"] - t0).total_seconds(),
@@ -283,7 +283,7 @@ def import_keras_csv(path: str | Path, out: str | Path, sets=()) -> Path:
     best = max(evals, key=lambda e: e["acc"])
     summary = ReferenceSummary(
         run_id=run_id, status="completed", backend="keras-csv",
-        steps_done=len(rows), final_test_acc=evals[-1]["acc"], best_test_acc=best["acc"],
+        steps_done=len(rows), final_test_acc=evals[-1]["acc"], best_acc=best["acc"],
         best_step=best["step"], targets=_first_reach(evals, spec["targets"]), images_per_s=None,
         train_s=None, eval_s=None, diverged_at=None, step_unit="epoch")  # checked before anything is written
     d = _run_dir(out, run_id)  # only once the file has been read: a bad file leaves nothing behind

@@ -96,7 +96,7 @@ def run_loop(spec, trainer, data, writer: RunWriter, progress: Progress | None =
     every ``spec.checkpoint_every`` updates (after that step's rows and evaluation) and
     on a stop request. Its time counts neither as training nor as evaluation."""
     total = spec.total_steps(len(data.train_y))
-    spe = len(data.train_y) // spec.batch_size
+    spe = spec.steps_per_epoch(len(data.train_y))
     updates = Updates(spec, make_schedule(spec.policy, total), len(data.train_y))
     # periodic evaluations: the validation split for a tuning run (eval_split: val), else the
     # fixed evaluation subset where the spec has one, else the whole test split

@@ -218,7 +218,7 @@ def main(argv=None) -> int:
     if args.what == "fingerprint":
         print(fingerprint(args.run_dir))
     else:
-        from bench.backends import names
+        from bench.registry import names
 
         for b in names():
             print(f"{b}: {current(b)}")

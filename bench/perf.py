@@ -93,8 +93,8 @@ def synthetic_cifar(n: int = 50_000, seed: int = 0):
 
 
 def _worker(args) -> dict:
-    from bench import backends as registry
     from bench import data as datasets
+    from bench import registry
 
     registry.load(args.backend)  # a clear error if it is not installed
     import importlib

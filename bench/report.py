@@ -99,7 +99,7 @@ def _lr_curve(policy: dict, total, backend: str, run):
 
 
 def plot_group(key, series, out: Path) -> Path:
-    from bench import backends as registry
+    from bench import registry
 
     plt = _plt()
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]

@@ -4,7 +4,7 @@
 
     from bench.results import load
     df = load(["results/full-fashion-mnist-quick"])
-    df[df.split == "test"].groupby(["policy", "backend"]).test_acc.mean()
+    df[df.split == "test"].groupby(["policy", "backend"]).acc.mean()
 
 One row per evaluation (each row of each run's ``evals.csv``), with the run's identity
 beside it. Run directories are found and read through :func:`bench.rundir.load_runs`,
@@ -21,10 +21,12 @@ from pathlib import Path
 
 #: the run's identity, one value per run, repeated on each of its rows
 RUN_COLUMNS = ("run_id", "run_dir", "backend", "seed", "network", "dataset", "policy", "policy_name", "rule",
-               "budget", "kind", "status")
-#: the evaluation: the columns of evals.csv (docs/contract.md), as numbers but ``split``
-EVAL_COLUMNS = ("step", "epoch", "split", "test_loss", "test_acc", "train_wall_s", "eval_wall_s")
-NUMERIC = ("seed", "budget", "step", "epoch", "test_loss", "test_acc", "train_wall_s", "eval_wall_s")
+               "budget", "kind", "status", "experiment", "numerics")
+#: the evaluation: the columns of evals.csv (docs/contract.md), as numbers but ``split``; files
+#: of records schema 1 (test_loss, test_acc) are read into the same columns
+EVAL_COLUMNS = ("step", "epoch", "split", "loss", "acc", "train_wall_s", "eval_wall_s")
+NUMERIC = ("seed", "budget", "step", "epoch", "loss", "acc", "train_wall_s", "eval_wall_s", "numerics")
+OLD_NAMES = {"loss": "test_loss", "acc": "test_acc"}
 #: of those, the counts: int64 when every row has one, else float64 with NaN where absent
 INTEGER = ("seed", "budget", "step")
 
@@ -37,6 +39,8 @@ def _number(text) -> float:
 
 
 def _identity(run) -> dict:
+    from bench.identity import experiment_key
+    from bench.numerics import version_of
     from bench.schedules import label
 
     spec, summary = run.spec, run.summary
@@ -58,6 +62,8 @@ def _identity(run) -> dict:
         "budget": budget,
         "kind": summary.get("kind"),
         "status": summary.get("status"),
+        "experiment": experiment_key(spec),
+        "numerics": version_of(run).version,
     }
 
 
@@ -68,8 +74,8 @@ def _eval_rows(run_dir: Path) -> list[dict]:
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        return [{c: (r.get(c) or "test") if c == "split" else _number(r.get(c)) for c in EVAL_COLUMNS}
-                for r in csv.DictReader(f)]
+        return [{c: (r.get(c) or "test") if c == "split" else _number(r.get(c, r.get(OLD_NAMES.get(c, c))))
+                 for c in EVAL_COLUMNS} for r in csv.DictReader(f)]
 
 
 def load(paths: str | Path | Iterable[str | Path], stream=None, kinds: Iterable[str] | None = None):

@@ -25,13 +25,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bench.errors import BenchError
 
 STEP_COLUMNS = ("step", "epoch", "lr", "momentum", "train_loss", "train_acc", "wall_s")
-EVAL_COLUMNS = ("step", "epoch", "split", "test_loss", "test_acc", "train_wall_s", "eval_wall_s")
-SUMMARY_SCHEMA = 1  # the version of summary.json's format; a reader skips any other
+# evals.csv: loss and accuracy on the row's split (test, eval, val). Before records schema 2
+# the two were named test_loss and test_acc whatever the split; readers take both
+EVAL_COLUMNS = ("step", "epoch", "split", "loss", "acc", "train_wall_s", "eval_wall_s")
+EVAL_COLUMNS_SCHEMA1 = ("step", "epoch", "split", "test_loss", "test_acc", "train_wall_s", "eval_wall_s")
+# the version of the records' format (summary.json's ``schema``): 2 names evals.csv's columns
+# loss and acc and the summary's best accuracy best_acc, over one set of images (best_split);
+# a reader takes 1 and 2 and skips any other
+SUMMARY_SCHEMA = 2
+SCHEMAS = (1, 2)
 
 
 def _umask() -> int:
@@ -117,7 +124,7 @@ Status = Literal["completed", "diverged", "interrupted"]
 class _Summary(_Record):
     """summary.json, any kind: ``schema`` (:data:`SUMMARY_SCHEMA`) and ``kind``."""
 
-    schema_version: Literal[SUMMARY_SCHEMA] = Field(SUMMARY_SCHEMA, alias="schema")
+    schema_version: Literal[SCHEMAS] = Field(SUMMARY_SCHEMA, alias="schema")  # type: ignore[valid-type]
 
     def model_post_init(self, context: Any) -> None:
         # schema and kind are part of every file, also where a writer leaves them to their defaults
@@ -138,7 +145,11 @@ class _Outcome(_Summary):
     steps_per_epoch: int | None = None
     final_test_acc: Fraction | None = None  # on the whole test split at the end; None if diverged
     final_test_loss: float | None = None
-    best_test_acc: Fraction | None = None  # the best of every evaluation
+    # the best periodic evaluation (bench.identity.periodic: one set of images, best_split says
+    # which); schema 1 wrote it as best_test_acc, the best of every evaluation whatever its split
+    best_acc: Fraction | None = Field(None, validation_alias=AliasChoices("best_acc", "best_test_acc"),
+                                      serialization_alias="best_acc")
+    best_split: str | None = None  # test | eval | val
     best_step: int | None = None  # where the best was reached
     targets: dict[str, TargetHit | None] = {}  # target accuracy (as written, "0.9") -> first reach; None: never
     images_per_s: float | None = None  # training throughput after the warm-up steps
@@ -150,6 +161,15 @@ class _Outcome(_Summary):
     diverged_at: int | None = None  # the first update whose loss was not finite
     # the first update whose finite loss exceeded 100x the first update's (bench.loop.EXPLOSION_FACTOR)
     exploded_at: int | None = None
+
+
+    def dump(self) -> dict:
+        """As :meth:`_Record.dump`; a records-schema-1 file keeps its own name for the best
+        accuracy (``best_test_acc``), so that it reads back as it was written."""
+        d = super().dump()
+        if self.schema_version == 1 and "best_acc" in d:
+            d = {("best_test_acc" if k == "best_acc" else k): v for k, v in d.items()}
+        return d
 
 
 class TrainSummary(_Outcome):
@@ -474,7 +494,7 @@ class EvalPoint(NamedTuple):
     """One row of evals.csv: a periodic evaluation or the final test."""
 
     step: int  # updates done
-    acc: float  # test accuracy, a fraction in [0, 1]
+    acc: float  # accuracy on the row's split, a fraction in [0, 1]
     train_s: float | None  # training seconds by then; None where the source does not say
     # "eval": the fixed evaluation subset of the test split (periodic evaluations when the
     # spec sets dataset.eval_size); "test": the whole test split (the final evaluation, and
@@ -488,7 +508,7 @@ def read_evals(run_dir: str | Path) -> list[EvalPoint]:
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        return [EvalPoint(int(float(r["step"])), float(r["test_acc"]),
+        return [EvalPoint(int(float(r["step"])), float(r["acc"] if "acc" in r else r["test_acc"]),
                           float(r["train_wall_s"]) if r.get("train_wall_s") not in (None, "") else None,
                           r.get("split") or "test")
                 for r in csv.DictReader(f)]

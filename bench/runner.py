@@ -18,8 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import __version__, numerics, provenance, slurm
-from bench import backends as registry
+from bench import __version__, numerics, provenance, registry, slurm
 from bench import data as datasets
 from bench.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, BenchError
 from bench.loop import Stop, run_loop, warmup_steps
@@ -371,7 +370,10 @@ def _train(spec, run_dir, trainer, data, writer, total, progress, rank, *, stop,
         outcome = run_loop(spec, trainer, data, writer, bar, start=start, checkpoint=save if rank == 0 else None,
                            stop=stop)
     evals = outcome.evals
-    best = max(evals, key=lambda e: e[3]) if evals else None
+    from bench.identity import periodic_split
+
+    best_split = periodic_split(e[1] for e in evals) if evals else None
+    best = max((e for e in evals if e[1] == best_split), key=lambda e: e[3], default=None)
     warm = warmup_steps(total)
     timed_steps = outcome.steps_done - warm
     timed_s = outcome.train_s - outcome.warmup_s
@@ -385,10 +387,11 @@ def _train(spec, run_dir, trainer, data, writer, total, progress, rank, *, stop,
         backend=spec.backend,
         steps_done=outcome.steps_done,
         total_steps=total,
-        steps_per_epoch=len(data.train_y) // spec.batch_size,
+        steps_per_epoch=spec.steps_per_epoch(len(data.train_y)),
         final_test_acc=outcome.final_test_acc,
         final_test_loss=outcome.final_test_loss,
-        best_test_acc=None if best is None else best[3],
+        best_acc=None if best is None else best[3],
+        best_split=best_split if best is not None else None,
         best_step=None if best is None else best[0],
         targets=targets_reached(spec, evals),
         images_per_s=ips,

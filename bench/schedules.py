@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -32,6 +32,10 @@ _Rate = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]  # learning rates (
 class _Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: keys whose default follows other keys (key -> the rule in words, as ``bench list
+    #: policies`` shows it): a tool that changes those keys drops these (:func:`without_derived`)
+    derived: ClassVar[dict[str, str]] = {}
+
     #: the smallest total step count the policy is defined for
     def min_steps(self) -> int:
         return 1
@@ -43,6 +47,12 @@ class _Policy(BaseModel):
         """A short name for tables and plots: the policy and the rates that set it apart."""
         raise NotImplementedError  # pragma: no cover
 
+    @classmethod
+    def example(cls, steps: int) -> dict[str, str]:
+        """The policy's required keys with example values (as ``--set`` text) for a schedule
+        of ``steps``: what ``bench schedule`` suggests when keys are missing."""
+        return {}
+
 
 class Constant(_Policy):
     """A constant rate and momentum (the report's baseline, [R] Table 1)."""
@@ -50,6 +60,10 @@ class Constant(_Policy):
     name: Literal["constant"] = "constant"
     lr: _Rate
     momentum: _Frac = 0.9
+
+    @classmethod
+    def example(cls, steps: int) -> dict[str, str]:
+        return {"lr": "0.1"}
 
     def label(self) -> str:
         return f"constant {self.lr:g}"
@@ -78,6 +92,10 @@ class MultiStep(_Policy):
         if any(b <= a for a, b in zip(m, m[1:], strict=False)):
             raise ValueError(f"milestones must be strictly increasing steps; received {list(m)}")
         return self
+
+    @classmethod
+    def example(cls, steps: int) -> dict[str, str]:
+        return {"lr": "0.1", "milestones": f"[{max(1, steps // 2)},{max(1, 3 * steps // 4)}]"}
 
     def label(self) -> str:
         return f"multistep {self.lr:g} x{self.gamma:g} @{','.join(map(str, self.milestones))}"
@@ -110,6 +128,10 @@ class Triangular(_Policy):
         if self.min_lr > self.max_lr:
             raise ValueError(f"min_lr ({self.min_lr}) must be <= max_lr ({self.max_lr})")
         return self
+
+    @classmethod
+    def example(cls, steps: int) -> dict[str, str]:
+        return {"min_lr": "0.1", "max_lr": "1.0", "step_size": str(max(1, steps // 4))}
 
     def label(self) -> str:
         return f"{self.mode} {self.min_lr:g}-{self.max_lr:g} ss{self.step_size}"
@@ -146,9 +168,12 @@ class OneCycle(_Policy):
     min_lr: _Rate
     max_lr: _Rate
     tail: _Frac = 0.1
-    final_lr: _Rate | None = None  # default min_lr / 100, filled in when the spec resolves
+    final_lr: _Rate | None = None  # default min_lr / FINAL_DIV, filled in when the spec resolves
     max_momentum: _Frac = 0.95
     min_momentum: _Frac = 0.85
+
+    FINAL_DIV: ClassVar[float] = 100.0  # Smith & Topin: the tail anneals to a small fraction of min_lr
+    derived: ClassVar[dict[str, str]] = {"final_lr": "min_lr/100"}
 
     @model_validator(mode="before")
     @classmethod
@@ -156,7 +181,7 @@ class OneCycle(_Policy):
         if isinstance(data, dict) and data.get("final_lr") is None:
             lo = data.get("min_lr")
             if isinstance(lo, (int, float)) and not isinstance(lo, bool):
-                data = {**data, "final_lr": lo / 100.0}
+                data = {**data, "final_lr": lo / cls.FINAL_DIV}
         return data
 
     @model_validator(mode="after")
@@ -183,6 +208,10 @@ class OneCycle(_Policy):
             n += 1
         return n
 
+    @classmethod
+    def example(cls, steps: int) -> dict[str, str]:
+        return {"min_lr": "0.1", "max_lr": "1.0"}
+
     def label(self) -> str:
         return f"one-cycle {self.min_lr:g}-{self.max_lr:g}"
 
@@ -197,7 +226,7 @@ class OneCycle(_Policy):
                 return lo + (hi - lo) * f, m_hi - (m_hi - m_lo) * f
             f = (step - half) / half
             return hi - (hi - lo) * f, m_lo + (m_hi - m_lo) * f
-        final = self.final_lr if self.final_lr is not None else lo / 100.0
+        final = self.final_lr if self.final_lr is not None else lo / self.FINAL_DIV
         if tail_steps == 1:
             return final, m_hi
         f = (step - cycle) / (tail_steps - 1)
@@ -226,6 +255,10 @@ class OneCycleCosine(_Policy):
     @staticmethod
     def _cos(start: float, end: float, p: float) -> float:
         return start + (1.0 + math.cos(math.pi * (1.0 - p))) * (end - start) / 2.0
+
+    @classmethod
+    def example(cls, steps: int) -> dict[str, str]:
+        return {"max_lr": "1.0"}
 
     def label(self) -> str:
         return f"one-cycle-cosine {self.max_lr:g}"
@@ -264,6 +297,10 @@ class RangeTest(_Policy):
 
     def min_steps(self) -> int:
         return 2
+
+    @classmethod
+    def example(cls, steps: int) -> dict[str, str]:
+        return {"start_lr": "1e-5", "end_lr": "10"}
 
     def label(self) -> str:
         return f"range-test {self.start_lr:g}-{self.end_lr:g}"
@@ -319,6 +356,13 @@ def make_schedule(policy: _Policy, total_steps: int) -> Schedule:
             "budget", f"{total_steps} steps", f"at least {need} steps for policy {policy.name!r}"
         )
     return Schedule(policy, total_steps)
+
+
+def without_derived(data: dict) -> dict:
+    """A policy given as plain data, less the keys whose default follows others (the policy's
+    ``derived``): what a tool that sets the others passes on, so that they follow again."""
+    cls = POLICIES.get(data.get("name")) if isinstance(data, dict) else None
+    return {k: v for k, v in data.items() if k not in (cls.derived if cls else {})}
 
 
 def label(data: dict) -> str:

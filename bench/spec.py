@@ -17,11 +17,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bench.architectures import NETWORKS
-from bench.backends import names as backend_names
 from bench.errors import BenchError, SpecError, SpecInvalid
+from bench.registry import names as backend_names
 from bench.schedules import Policy
 
-BACKENDS = backend_names()  # the registry's (bench/backends.py)
+BACKENDS = backend_names()  # the registry's (bench/registry.py)
 
 _Pos = Annotated[int, Field(ge=1)]
 _Size = Annotated[int, Field(ge=1)] | None
@@ -206,11 +206,9 @@ class Spec(_Frozen):
         """Updates per epoch; ``n_train`` is the loaded training set's size (default: the
         official size of the dataset less the validation split, or train_size)."""
         from bench.data import train_count
+        from bench.data.splits import steps_per_epoch
 
-        n = train_count(self.dataset) if n_train is None else n_train
-        if self.batch_size > n:
-            raise SpecError("batch_size", self.batch_size, f"at most the {n} training examples")
-        return n // self.batch_size  # the last partial batch is dropped
+        return steps_per_epoch(train_count(self.dataset) if n_train is None else n_train, self.batch_size)
 
     def total_steps(self, n_train: int | None = None) -> int:
         if self.budget.steps is not None:

@@ -150,7 +150,8 @@ def grid_values(block: TuneBlock) -> list[float]:
 
 def set_value(data: dict, block: TuneBlock, value: float) -> dict:
     """The cell's spec data with ``param`` set to ``value`` and every ``tie`` key to its multiple
-    of it (one-cycle's ``final_lr`` is dropped: it follows ``min_lr``)."""
+    of it (keys whose default follows others, one-cycle's ``final_lr``, are dropped so that they
+    follow again: :func:`bench.schedules.without_derived`)."""
     data = copy.deepcopy(data)
     for key, mult in [(block.param, 1.0), *block.tie.items()]:
         cur = data
@@ -158,9 +159,10 @@ def set_value(data: dict, block: TuneBlock, value: float) -> dict:
         for k in head:
             cur = cur.setdefault(k, {})
         cur[last] = float(f"{value * mult:.6g}")
-    pol = data.get("policy") or {}
-    if pol.get("name") == "one-cycle":
-        pol.pop("final_lr", None)
+    from bench.schedules import without_derived
+
+    if isinstance(data.get("policy"), dict):
+        data["policy"] = without_derived(data["policy"])
     return data
 
 

@@ -1,4 +1,4 @@
-"""The trainer contract (:class:`bench.backends.Trainer`) checked on a real trainer.
+"""The trainer contract (:class:`bench.registry.Trainer`) checked on a real trainer.
 
 ``check(backend)`` builds a tiny real trainer of one backend (the simple CNN on a small
 Fashion-MNIST subset, every augmentation on) and calls every member of the contract,
@@ -16,12 +16,11 @@ import re
 
 import numpy as np
 
-from bench import augment
-from bench import backends as registry
+from bench import augment, registry
 from bench import data as datasets
 from bench import spec as S
-from bench.backends import Trainer
 from bench.checkpoint import CheckpointError
+from bench.registry import Trainer
 from bench.schedules import make_schedule
 from bench.updates import Updates
 
@@ -64,7 +63,7 @@ def check(backend: str, tmp_path) -> set[str]:
     spec = tiny_spec(backend)
     data = datasets.prepare(spec.dataset)
     raw = registry.load(backend).create_trainer(spec, data)
-    assert isinstance(raw, Trainer), "missing members of bench.backends.Trainer"
+    assert isinstance(raw, Trainer), "missing members of bench.registry.Trainer"
     t = Recorder(raw)
     updates = Updates(spec, make_schedule(spec.policy, 10), len(data.train_y))
 

@@ -36,6 +36,11 @@ def _rows(text: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
+def _loss_acc(row: dict) -> tuple[str, str]:
+    """An evals.csv row's loss and accuracy (records schema 2: loss, acc; 1: test_loss, test_acc)."""
+    return row.get("loss", row.get("test_loss")), row.get("acc", row.get("test_acc"))
+
+
 def _close(a: str, b: str, rtol: float) -> bool:
     x, y = float(a), float(b)
     return abs(x - y) <= rtol * max(abs(x), abs(y), 1e-12)
@@ -62,8 +67,9 @@ def disagreements(name: str, want: str, got: str) -> list[str]:
             if not _close(a["train_loss"], b["train_loss"], LOSS_RTOL) or a["train_acc"] != b["train_acc"]:
                 bad.append(f"update {i}: loss/acc {a['train_loss']}/{a['train_acc']} != {b['train_loss']}/{b['train_acc']}")
         if name == "evals.csv" and i == 0:
-            if not _close(a["test_loss"], b["test_loss"], LOSS_RTOL) or a["test_acc"] != b["test_acc"]:
-                bad.append(f"first evaluation: {a['test_loss']}/{a['test_acc']} != {b['test_loss']}/{b['test_acc']}")
+            (la, aa), (lb, ab) = _loss_acc(a), _loss_acc(b)
+            if not _close(la, lb, LOSS_RTOL) or aa != ab:
+                bad.append(f"first evaluation: {la}/{aa} != {lb}/{ab}")
     return bad
 
 

@@ -3,12 +3,12 @@ and momentum before every batch from the harness's schedule (``bench schedule`` 
 same values)::
 
     import keras
-    from backends.keras.callbacks import SGD, PolicyCallback
-    model.compile(optimizer=SGD(), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    from backends.keras.callbacks import MomentumVariableSGD, PolicyCallback
+    model.compile(optimizer=MomentumVariableSGD(), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     cb = PolicyCallback("bench/specs/fashion_mnist_one_cycle.yaml")
     model.fit(x, y, batch_size=128, epochs=3, callbacks=[cb])  # the spec's batch size and budget
 
-The optimizer must be :class:`SGD` (from ``backends/keras/scheduler.py``): Keras' own SGD
+The optimizer must be :class:`MomentumVariableSGD` (from ``backends/keras/scheduler.py``): Keras' own SGD
 compiles its momentum as a Python float, so a momentum assigned per batch would be silently
 ignored; the callback refuses it. It is the harness's ``caffe`` momentum form
 (``v = mu*v - lr*g; w += v``), the harness's default: a harness run with
@@ -26,12 +26,12 @@ from typing import Any
 
 import keras
 
-from backends.keras.scheduler import SGD, PolicyScheduler
+from backends.keras.scheduler import MomentumVariableSGD, PolicyScheduler
 from backends.policy import schedule_for
 
 
 class PolicyCallback(keras.callbacks.Callback):
-    """Sets ``lr`` and ``momentum`` of the model's :class:`SGD` at the start of every training
+    """Sets ``lr`` and ``momentum`` of the model's :class:`MomentumVariableSGD` at the start of every training
     batch to the harness schedule's values for that update. ``policy``: a ``bench.spec.Spec``,
     a spec file or run directory, a policy model or mapping (with ``total_steps``), or a
     ``bench.schedules.Schedule``; ``n_train``: the training examples an epoch budget counts."""
@@ -53,4 +53,4 @@ class PolicyCallback(keras.callbacks.Callback):
         self.scheduler.next_step += 1
 
 
-__all__ = ["SGD", "PolicyCallback"]
+__all__ = ["MomentumVariableSGD", "PolicyCallback"]

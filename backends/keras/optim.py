@@ -19,7 +19,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-class SGD:
+class HarnessSGD:
     def __init__(self, tvars, optimizer_spec, dtype: str):
         """``tvars``: the model's trainable variables; ``dtype``: the type of the rate and
         momentum variables (the network's float type)."""

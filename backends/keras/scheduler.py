@@ -1,5 +1,5 @@
 """A benchmarked policy in your own Keras 3 training: an SGD whose momentum takes a new
-value every step (:class:`SGD`), and :class:`PolicyScheduler`, which sets its rate and
+value every step (:class:`MomentumVariableSGD`), and :class:`PolicyScheduler`, which sets its rate and
 momentum from the harness's schedule. ``model.fit`` users take the callback of
 ``backends/keras/callbacks.py``, which drives this scheduler; a hand-written loop
 (``GradientTape``) calls ``scheduler.step()`` after each ``optimizer.apply``.
@@ -7,11 +7,11 @@ momentum from the harness's schedule. ``model.fit`` users take the callback of
 **Why an SGD of our own.** Keras' ``keras.optimizers.SGD`` reads its momentum as a Python
 float when its update step is traced (``ops.cast(self.momentum, ...)``), so the compiled
 step keeps the first value: assigning ``optimizer.momentum`` later is silently ignored.
-:class:`SGD` is a drop-in subclass with the same update and arguments whose momentum lives
+:class:`MomentumVariableSGD` is a drop-in subclass with the same update and arguments whose momentum lives
 in a variable (``optimizer.momentum = 0.9`` assigns it), read at every step. The learning
 rate of every Keras optimizer built from a float already is a variable.
 
-**Momentum form.** Keras' SGD, and so :class:`SGD`, is the harness's ``caffe`` form,
+**Momentum form.** Keras' SGD, and so :class:`MomentumVariableSGD`, is the harness's ``caffe`` form,
 ``v = mu*v - lr*g; w += v`` (Nesterov: ``w += mu*v - lr*g``), the harness's default: with
 this scheduler it reproduces a harness run whose spec says ``optimizer.momentum_form:
 caffe``, update for update. Keras' ``weight_decay=`` argument is decoupled (``w -= lr*wd*w``
@@ -35,7 +35,7 @@ from backends.policy import schedule_for  # noqa: E402
 from bench.errors import StepOutOfRange  # noqa: E402
 
 
-class SGD(keras.optimizers.SGD):
+class MomentumVariableSGD(keras.optimizers.SGD):
     """``keras.optimizers.SGD`` (the caffe momentum form) with its momentum in a variable, so
     that a momentum assigned between steps takes effect in the compiled step. The momentum
     buffers are always kept (a schedule may start at momentum 0)."""
@@ -80,18 +80,18 @@ class SGD(keras.optimizers.SGD):
 
 
 def _check(optimizer) -> None:
-    if isinstance(optimizer, SGD):
+    if isinstance(optimizer, MomentumVariableSGD):
         return
     if isinstance(optimizer, keras.optimizers.SGD):
         raise TypeError("keras.optimizers.SGD compiles its momentum as a Python float: a momentum assigned each "
                         "step would be silently ignored. Use backends.keras.callbacks.SGD (or "
                         "backends.keras.scheduler.SGD), a drop-in subclass whose momentum is a variable")
     raise TypeError(f"the policy sets SGD's rate and momentum; received {type(optimizer).__name__}: use "
-                    "backends.keras.callbacks.SGD")
+                    "backends.keras.callbacks.MomentumVariableSGD")
 
 
 class PolicyScheduler:
-    """Sets the rate and momentum of a :class:`SGD` to the harness schedule's values: at
+    """Sets the rate and momentum of a :class:`MomentumVariableSGD` to the harness schedule's values: at
     construction those of update ``step`` (default 0), after each :meth:`step` those of the
     next update. ``step()`` after the last update is allowed and sets nothing; one more raises
     :class:`bench.errors.StepOutOfRange` (a schedule never wraps). ``policy``: as
@@ -129,4 +129,4 @@ class PolicyScheduler:
                                  f"{self.schedule.total_steps} updates and never wraps")
 
 
-__all__ = ["SGD", "PolicyScheduler"]
+__all__ = ["MomentumVariableSGD", "PolicyScheduler"]

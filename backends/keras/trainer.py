@@ -1,5 +1,5 @@
 """The Keras 3 (TensorFlow) trainer behind the core's loop: implements
-:class:`bench.backends.Trainer`.
+:class:`bench.registry.Trainer`.
 
 One ``tf.function`` train step, traced once: the learning rate and momentum are
 ``tf.Variable``s (backends/keras/optim.py) assigned before every step from
@@ -33,7 +33,7 @@ from backends.keras.networks import (  # noqa: E402
     flops_per_image,
     import_weights,
 )
-from backends.keras.optim import SGD  # noqa: E402
+from backends.keras.optim import HarnessSGD  # noqa: E402
 
 if keras.backend.backend() != "tensorflow":  # pragma: no cover - keras imported earlier with another backend
     raise ImportError(f"the Keras backend needs KERAS_BACKEND=tensorflow; keras runs on {keras.backend.backend()}")
@@ -73,7 +73,7 @@ class KerasTrainer:
         with tf.device(self.device):
             self.model = build(net.name, data.input_shape, data.num_classes, net.bn_momentum, net.bn_eps,
                                net.width, dtype=layer_dtype, batch_norm=net.batch_norm)
-            self.opt = SGD(self.model.trainable_variables, spec.optimizer, self.dtype)
+            self.opt = HarnessSGD(self.model.trainable_variables, spec.optimizer, self.dtype)
             self.train_x = tf.constant(data.train_x)
             self.train_y = tf.constant(data.train_y)
             self.test_x = tf.constant(data.test_x)
@@ -195,7 +195,7 @@ class KerasTrainer:
         for t in self.pending[-1:]:
             t.numpy()  # waits for the queued step
 
-    # -- parity tools (bench/backend_tool.py) --------------------------------------------
+    # -- parity tools (bench/parity_tool.py) --------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
         return export_weights(self.model)
 

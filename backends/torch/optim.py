@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 
-class SGD:
+class HarnessSGD:
     def __init__(self, decayed, not_decayed, *, form: str, nesterov: bool, decay: float):
         if form not in ("caffe", "torch"):
             raise ValueError(f"momentum form must be caffe or torch; received {form!r}")
@@ -27,7 +27,7 @@ class SGD:
         self.buffers: list[torch.Tensor] | None = None
 
     @classmethod
-    def for_model(cls, model: torch.nn.Module, optimizer_spec) -> SGD:
+    def for_model(cls, model: torch.nn.Module, optimizer_spec) -> HarnessSGD:
         decayed, rest = [], []
         for p in model.parameters():
             # weights of conv and dense layers have ndim >= 2; BN scales/shifts and biases 1

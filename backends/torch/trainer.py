@@ -1,4 +1,4 @@
-"""The PyTorch trainer behind the core's loop: implements :class:`bench.backends.Trainer`.
+"""The PyTorch trainer behind the core's loop: implements :class:`bench.registry.Trainer`.
 
 The data stay on the device as uint8 NHWC; each step gathers its batch there,
 augments it (shift and flip on uint8, rotation on float), converts it to the
@@ -25,7 +25,7 @@ from backends.torch.networks import (
     flops_per_image,
     import_weights,
 )
-from backends.torch.optim import SGD
+from backends.torch.optim import HarnessSGD
 
 # Evaluation batch: on the 2-core CPU larger batches fall out of cache and run slower; what
 # an evaluation costs at this batch: results/benchmarks/eval_share_torch.json
@@ -90,7 +90,7 @@ class TorchTrainer:
             self.forward = torch.compile(self.forward)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolution algorithms
-        self.opt = SGD.for_model(model, spec.optimizer)
+        self.opt = HarnessSGD.for_model(model, spec.optimizer)
         dev = self.device
         self.train_x = torch.from_numpy(data.train_x).to(dev)
         self.train_y = torch.from_numpy(data.train_y).to(dev)
@@ -225,7 +225,7 @@ class TorchTrainer:
         loss = float(loss_sum) / n
         return (loss if math.isfinite(loss) else float("nan")), int(correct) / n
 
-    # -- parity tools (bench/backend_tool.py) --------------------------------------------
+    # -- parity tools (bench/parity_tool.py) --------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
         return export_weights(self.model)
 

@@ -40,6 +40,14 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch, 0x0DE7]).permutation(n)
 
 
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimizer updates per epoch of ``n`` training examples: ``floor(n / batch_size)``, the
+    last partial batch dropped (docs/contract.md). The one place epochs become steps."""
+    if batch_size > n:
+        raise SpecError("batch_size", batch_size, f"at most the {n} training examples")
+    return n // batch_size
+
+
 class BatchOrder:
     """Batch ``step`` of the run: examples ``epoch_order(epoch)[pos*B:(pos+1)*B]``.
 
@@ -49,10 +57,8 @@ class BatchOrder:
     """
 
     def __init__(self, seed: int, n: int, batch_size: int):
-        if batch_size > n:
-            raise SpecError("batch_size", batch_size, f"at most the {n} training examples")
+        self.steps_per_epoch = steps_per_epoch(n, batch_size)
         self.seed, self.n, self.batch_size = seed, n, batch_size
-        self.steps_per_epoch = n // batch_size
         self._epoch, self._perm = -1, None
 
     def __call__(self, step: int) -> np.ndarray:

@@ -22,15 +22,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench import backends as registry
-from bench import spec as S
+from bench import registry
 from bench.cli import main
 from bench.data import cifar, flowers17, tiny_imagenet
 from bench.errors import BenchError, DataError
-from bench.rundir import RunWriter
 
 import datasets_fixtures as fx
 from common import REPO
+from rundirs import make_run
 
 TABLE = REPO / "docs" / "bad-inputs.md"
 
@@ -242,18 +241,8 @@ def test_dataset_subset_larger_than_the_files(capsys, tmp_path):
 
 
 def _fake_run(root: Path, base: dict, seed: int, final: float = 0.9, evals=((0, 0.1), (60, 0.9))) -> Path:
-    s = S.build(base, [f"seed={seed}"])
-    w = RunWriter(root / s.run_id())
-    w.write_spec(S.dump_yaml(s.resolved()))
-    for step, acc in evals:
-        w.eval((step, step / 31, "test", 1.0 - acc, acc, step / 10, 0.1))
-    w.write_summary({
-        "run_id": s.run_id(), "kind": "train", "status": "completed", "backend": "torch", "steps_done": 60,
-        "total_steps": 60, "steps_per_epoch": 31, "final_test_acc": final, "best_test_acc": final, "best_step": 60,
-        "targets": {"0.5": {"step": 60, "train_s": 6.0}}, "images_per_s": 1000.0, "train_s": 6.0, "eval_s": 0.2,
-        "diverged_at": None,
-    })
-    return root / s.run_id()
+    return make_run(root, base, seed, evals=evals, split="test", final=final, total=60, spe=31,
+                    summary={"targets": {"0.5": {"step": 60, "train_s": 6.0}}, "images_per_s": 1000.0, "eval_s": 0.2})
 
 
 def test_unreadable_summary_is_skipped_by_every_reader(capsys, tmp_path, base_spec):

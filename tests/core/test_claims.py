@@ -10,12 +10,11 @@ import pytest
 import yaml
 
 from bench import claims, importers, suites
-from bench import spec as S
-from bench.rundir import RunWriter
 
 from common import REFERENCE_LOGS as LOGS
 from common import REPO
 from common import needs_reference_logs as needs_logs
+from rundirs import make_run
 
 
 @pytest.fixture(scope="module")
@@ -81,15 +80,10 @@ def test_keras_csv_import(tmp_path):
 
 
 def _fake(root, base, name, backend, seed, final, reach=None, status="completed"):
-    s = S.build(dict(base, name=name, backend=backend, seed=seed))
-    w = RunWriter(root / s.run_id())
-    w.write_spec(S.dump_yaml(s.resolved()))
-    for st in range(0, 1000, 100):  # evaluations every 100 steps on the evaluation subset
-        acc = 0.9 if reach is not None and st >= reach else 0.1
-        w.eval((st, st / 500, "eval", 0.3, acc, st / 10, 0.1))
-    w.eval((1000, 2.0, "test", 0.3, final, 100.0, 0.1))
-    w.write_summary({"run_id": s.run_id(), "kind": "train", "status": status, "backend": backend,
-                     "final_test_acc": final, "best_test_acc": final, "total_steps": 1000, "steps_per_epoch": 500})
+    """Evaluations every 100 steps on the evaluation subset, at 0.9 from ``reach`` on."""
+    make_run(root, base, seed, backend, name=name, curve=lambda st: 0.9 if reach is not None and st >= reach else 0.1,
+             every=100, split="eval", final=final, final_row=True, total=1000, spe=500, loss=0.3, status=status,
+             summary={"final_test_acc": final})
 
 
 def _claim(**kw):

@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 from bench import claims
-from bench import spec as S
 from bench.errors import BenchError, DataError
-from bench.rundir import RunWriter, TrainSummary, load_runs
+from bench.rundir import load_runs
 
 from common import REPO
+from rundirs import make_run
 
 SOURCES = REPO / "docs" / "claims.md"  # holds the claims table of ../shared/claims.md: found in a fresh clone
 SHARED = REPO.parent / "shared" / "claims.md"
@@ -28,24 +28,11 @@ SHARED = REPO.parent / "shared" / "claims.md"
 
 def write_run(root, base, name, seed, curve, *, final=None, total=None, every=None, spe=100, status="completed",
               backend="torch", sets=(), diverged_at=None, secs_per_step=0.01, split="eval"):
-    """A finished run directory: ``curve(step) -> accuracy`` evaluated every ``every`` steps
-    on ``split`` (periodic), then the final evaluation on the whole test split."""
-    s = S.build(dict(base, name=name, backend=backend, seed=seed), list(sets))
-    total = total or s.total_steps(spe * s.batch_size)
-    every = every or s.eval_every
-    w = RunWriter(root / s.run_id())
-    w.write_spec(S.dump_yaml(s.resolved()))
-    last = diverged_at if diverged_at is not None else total
-    for st in range(0, last, every):
-        w.eval((st, st / spe, split, 1.0, curve(st), st * secs_per_step, 0.1))
-    done = status == "completed"
-    final = curve(total) if final is None and done else final
-    if done:
-        w.eval((total, total / spe, "test", 1.0, final, total * secs_per_step, 0.5))
-    w.write_summary(TrainSummary(run_id=s.run_id(), status=status, backend=backend, steps_done=last,
-                                 total_steps=total, steps_per_epoch=spe, final_test_acc=final if done else None,
-                                 best_test_acc=final, diverged_at=diverged_at, train_s=last * secs_per_step))
-    return root / s.run_id()
+    """A finished run directory (tests/rundirs.py): ``curve(step) -> accuracy`` evaluated every
+    ``every`` steps on ``split`` (periodic), then the final evaluation on the whole test split."""
+    return make_run(root, base, seed, backend, name=name, sets=sets, curve=curve, every=every, split=split,
+                    final=final, final_row=True, total=total, spe=spe, secs_per_step=secs_per_step, status=status,
+                    diverged_at=diverged_at)
 
 
 def ramp(cross: float, lo=0.5, hi=0.95):

@@ -18,7 +18,9 @@ from bench import claims, clock, loop
 from bench import spec as S
 from bench.compare import display, table
 from bench.data import Prepared
-from bench.rundir import RunWriter, TrainSummary, load_runs, parse_summary
+from bench.rundir import load_runs, parse_summary
+
+from rundirs import make_run
 
 # -- the numbers ------------------------------------------------------------------------------
 
@@ -186,15 +188,9 @@ def test_tables_flag_contended_runs_and_time_only_the_others():
 
 
 def _run(root, base, name, seed, cross, contended, secs_per_step):
-    s = S.build(dict(base, name=name, seed=seed))
-    w = RunWriter(root / s.run_id())
-    w.write_spec(S.dump_yaml(s.resolved()))
-    for st in range(0, 1001, 100):
-        w.eval((st, st / 100, "eval", 1.0, 0.95 if st >= cross else 0.5, st * secs_per_step, 0.1))
-    w.eval((1000, 10.0, "test", 1.0, 0.95, 1000 * secs_per_step, 0.5))
-    w.write_summary(TrainSummary(run_id=s.run_id(), status="completed", backend="torch", steps_done=1000,
-                                 total_steps=1000, steps_per_epoch=100, final_test_acc=0.95,
-                                 train_s=1000 * secs_per_step, contended=contended))
+    make_run(root, base, seed, name=name, evals=[(st, 0.95 if st >= cross else 0.5) for st in range(0, 1001, 100)],
+             split="eval", final=0.95, final_row=True, total=1000, spe=100, secs_per_step=secs_per_step,
+             summary={"contended": contended})
 
 
 def test_seconds_claims_leave_contended_runs_out_and_say_so(tmp_path, base_spec):

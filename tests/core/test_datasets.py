@@ -231,7 +231,7 @@ FIXTURES = {
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_bench_run_on_fixture_every_backend(tmp_path, name):
-    from bench.backends import available
+    from bench.registry import available
 
     FIXTURES[name](tmp_path)
     env = {"XDG_CACHE_HOME": str(tmp_path / "c"), "BENCH_OFFLINE": "1"}

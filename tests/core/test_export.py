@@ -58,7 +58,7 @@ def _by_split(run) -> dict[str, list[tuple[int, float, float]]]:
     """split -> [(step, test_acc, train_wall_s)] in file order."""
     out: dict[str, list] = {}
     for r in _evals_csv(run):
-        out.setdefault(r["split"], []).append((int(r["step"]), float(r["test_acc"]), float(r["train_wall_s"])))
+        out.setdefault(r["split"], []).append((int(r["step"]), float(r.get("acc") or r["test_acc"]), float(r["train_wall_s"])))
     return out
 
 
@@ -71,7 +71,7 @@ def test_the_records_read_as_numbers(runs):
     assert steps[0]["train_acc"] is None and steps[0]["lr"] == 0.1  # an empty cell of the log: None
     evals = eval_rows(ref)
     assert evals[1]["loss"] == 2.15539 and evals[1]["epoch"] is None  # no steps_per_epoch in a Caffe log
-    assert [e["acc"] for e in eval_rows(harness)] == [float(r["test_acc"]) for r in _evals_csv(harness)]
+    assert [e["acc"] for e in eval_rows(harness)] == [float(r.get("acc") or r["test_acc"]) for r in _evals_csv(harness)]
     assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": None}) == {"a.b": 1, "a.c": [1, 2], "d": None}
 
 
@@ -199,7 +199,7 @@ def test_every_mllog_line_parses_and_carries_the_evaluations(tmp_path, runs):
         evals = [r for r in raw if r["key"] == "eval_accuracy"]
         csv_rows = _evals_csv(run)
         assert [(e["metadata"]["step_num"], e["value"], e["metadata"]["split"]) for e in evals] == \
-               [(int(r["step"]), float(r["test_acc"]), r["split"]) for r in csv_rows]
+               [(int(r["step"]), float(r.get("acc") or r["test_acc"]), r["split"]) for r in csv_rows]
         assert [e["time_ms"] for e in evals] == [int(round((start_time(run) + float(r["train_wall_s"])) * 1000))
                                                  for r in csv_rows]
         spe = run.summary.get("steps_per_epoch")

@@ -135,7 +135,7 @@ damage = st.one_of(
     st.tuples(st.just("delete"), st.sampled_from(FILES), st.none()),
     st.tuples(st.just("cell"), st.sampled_from(("evals.csv", "steps.csv")), st.tuples(st.integers(0, 80), junk)),
     st.tuples(st.just("summary"), st.sampled_from(["schema", "kind", "status", "steps_done", "final_test_acc",
-                                                    "best_test_acc", "targets", "backend", "run_id", "train_s"]),
+                                                    "best_acc", "targets", "backend", "run_id", "train_s"]),
               values),
     st.tuples(st.just("spec"), st.sampled_from(PATHS), values),
     st.tuples(st.just("bytes"), st.sampled_from(FILES), st.binary(min_size=1, max_size=40)),

@@ -113,3 +113,34 @@ def test_compare_names_repeats_in_runs_csv(tmp_path, base_spec):
     make_run(tmp_path, base_spec, 0, name="y")
     frame = compare.runs_frame([tmp_path], io.StringIO())
     assert sorted(frame["repeat_of"].astype(bool)) == [False, True]
+
+
+def test_bench_full_links_a_repeat_and_supersedes_an_older_version(tmp_path, base_spec):
+    """bench full's two moves on run directories: a job that repeats another's experiment gets
+    a directory of its own holding the first's records (meta.json same_as); a completed run
+    of an older numerics version moves to superseded/ (kept, never read) to be made again."""
+    from bench import full, numerics
+    from bench.rundir import read_meta, read_spec
+
+    def job(name, prov, seed=0):
+        return suites.Job(name, "torch", seed, S.build({**base_spec, "name": name, "seed": seed, "provenance": prov}),
+                          (), role="judged")
+
+    src, rep = job("smith", {"rule": "smith"}), job("tuned-steps", {"rule": "grid-best"})
+    assert full.link_repeat(rep, src, tmp_path) == "waiting"  # the source has not run yet
+    make_run(tmp_path, src.spec.resolved(), 0, evals=[(0, 0.1), (20, 0.6), (40, 0.7)], final=0.75)
+    assert full.link_repeat(rep, src, tmp_path) == "linked"
+    assert full.link_repeat(rep, src, tmp_path) == "already"
+    d = tmp_path / rep.spec.run_id()
+    assert read_meta(d).same_as == src.spec.run_id() and read_spec(d)["name"] == "tuned-steps"
+    assert (d / "evals.csv").read_text() == (tmp_path / src.spec.run_id() / "evals.csv").read_text()
+    assert len(compare.table(compare.runs_frame([tmp_path]))) == 1  # one measurement
+    # an older numerics version: moved out of the way, and no reader sees it there
+    old = make_run(tmp_path, base_spec, 3, name="old", numerics_version=numerics.current("torch") - 1)
+    log, err = {}, io.StringIO()
+    assert full._supersede_stale(old, "torch", tmp_path, err, log, "[1/1] old torch s3")
+    assert not old.exists() and "made again" in err.getvalue() and log["superseded"][0]["run"] == old.name
+    moved = tmp_path / "superseded" / f"torch-numerics{numerics.current('torch') - 1}" / old.name
+    assert (moved / "summary.json").is_file()
+    assert old.name not in {r.path.name for r in load_runs([tmp_path])}
+    assert not full._supersede_stale(tmp_path / src.spec.run_id(), "torch", tmp_path, err, log, "x")

@@ -45,13 +45,13 @@ def test_caffe_log_round_trip(tmp_path):
     assert spec["dataset"]["augment"]["flip"] is True
     assert spec["optimizer"]["weight_decay"] == 0.0001
     evals = _rows(d / "evals.csv")
-    assert [(int(r["step"]), float(r["test_acc"]), float(r["test_loss"])) for r in evals] == EVALS
+    assert [(int(r["step"]), float(r["acc"]), float(r["loss"])) for r in evals] == EVALS
     for r in evals:  # testing time is not training time
         assert float(r["train_wall_s"]) == pytest.approx(truth["train_s_at"][int(r["step"])], abs=1e-3)
         assert float(r["eval_wall_s"]) == pytest.approx(79.0, abs=1e-3)
     s = json.loads((d / "summary.json").read_text())
     assert s["kind"] == "reference" and s["backend"] == "caffe" and s["status"] == "completed"
-    assert s["final_test_acc"] == 0.93 and s["best_test_acc"] == 0.93 and s["best_step"] == 400
+    assert s["final_test_acc"] == 0.93 and s["best_acc"] == 0.93 and s["best_step"] == 400
     assert s["targets"]["0.9"]["step"] == 300
 
 

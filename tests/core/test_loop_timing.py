@@ -34,7 +34,7 @@ class Clock:
 
 
 class FakeTrainer:
-    """Implements the parts of bench.backends.Trainer the loop uses, on the fake clock."""
+    """Implements the parts of bench.registry.Trainer the loop uses, on the fake clock."""
 
     rank = 0
 

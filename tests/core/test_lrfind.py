@@ -96,7 +96,10 @@ def test_derivation_rules_exactly():
     assert r["triangular"] == {"name": "triangular", "min_lr": 0.0025, "max_lr": 0.01, "step_size": 400,
                                "mode": "triangular", "momentum": 0.9}
     assert r["one-cycle"] == {"name": "one-cycle", "min_lr": 0.01, "max_lr": 0.1, "tail": 0.1,
-                              "final_lr": 0.0001, "max_momentum": 0.9, "min_momentum": 0.85}
+                              "max_momentum": 0.9, "min_momentum": 0.85}
+    from bench.schedules import POLICIES  # final_lr follows min_lr where the spec resolves
+
+    assert POLICIES["one-cycle"].model_validate(r["one-cycle"]).final_lr == pytest.approx(0.0001)
     s = derive.derive("smith", 0.01, 0.95, steps_per_epoch=100, k=2, clr_div=3)
     assert s["one-cycle"]["min_lr"] == pytest.approx(0.001) and s["one-cycle"]["max_lr"] == 0.01
     assert s["triangular"]["min_lr"] == pytest.approx(0.01 / 3) and s["triangular"]["step_size"] == 200

@@ -8,7 +8,9 @@ import pytest
 
 from bench import report
 from bench import spec as S
-from bench.rundir import Meta, ReferenceSummary, RunWriter, TrainSummary
+from bench.rundir import ReferenceSummary, RunWriter
+
+from rundirs import make_run
 
 FM = {"network": {"name": "simple_cnn"}, "dataset": {"name": "fashion_mnist", "eval_size": 2000},
       "batch_size": 128, "budget": {"steps": 1404}, "eval_every": 100, "targets": [0.9],
@@ -23,29 +25,20 @@ CELLS = {
 }
 
 
-def _meta(w, spec, contended=False):
-    w.write_meta(Meta(harness_version="t", hostname="testhost", platform="Linux", framework={"torch": "2.x"},
-                      device={"type": "cpu", "name": "x86_64", "count": 1}, threads=2, cpu_count=2, seed=spec.seed,
-                      run_id=spec.run_id(), trainable_params=421738,
-                      data={"source": "t", "train": 60000, "val": 0, "test": 10000, "eval": 2000, "mean": [0.29],
-                            "std": [0.35]}))
+META = {"harness_version": "t", "hostname": "testhost", "platform": "Linux", "framework": {"torch": "2.x"},
+        "device": {"type": "cpu", "name": "x86_64", "count": 1}, "threads": 2, "cpu_count": 2,
+        "trainable_params": 421738,
+        "data": {"source": "t", "train": 60000, "val": 0, "test": 10000, "eval": 2000, "mean": [0.29], "std": [0.35]}}
 
 
 def _train_run(root, name, seed, contended=False):
     policy, curve, prov = CELLS[name]
-    spec = S.build(dict(FM, name=name, seed=seed, policy=policy, provenance={**FM["provenance"], **prov}))
-    w = RunWriter(root / spec.run_id())
-    w.write_spec(S.dump_yaml(spec.resolved()))
-    _meta(w, spec)
-    for st in range(0, 1404, 100):
-        w.eval((st, st / 468, "eval", 1.0, curve(st) + 0.001 * seed, st * 0.02, 0.1))
-    final = curve(1404) + 0.001 * seed
-    w.eval((1404, 3.0, "test", 1.0, final, 1404 * 0.02, 0.5))
-    w.write_summary(TrainSummary(run_id=spec.run_id(), status="completed", backend="torch", steps_done=1404,
-                                 total_steps=1404, steps_per_epoch=468, final_test_acc=final, train_s=28.0,
-                                 exploded_at=300 if name.endswith("report") else None,
-                                 cpu_s=50.0, cpu_threads=2, cpu_share=0.2 if contended else 0.9,
-                                 cpu_wait_share=0.6 if contended else 0.01, contended=contended))
+    make_run(root, dict(FM, policy=policy, provenance={**FM["provenance"], **prov}), seed, name=name,
+             curve=lambda st: curve(st) + 0.001 * seed, every=100, split="eval", final_row=True, total=1404, spe=468,
+             secs_per_step=0.02, meta=META,
+             summary={"train_s": 28.0, "exploded_at": 300 if name.endswith("report") else None, "cpu_s": 50.0,
+                      "cpu_threads": 2, "cpu_share": 0.2 if contended else 0.9,
+                      "cpu_wait_share": 0.6 if contended else 0.01, "contended": contended})
 
 
 def _reference(root, name, policy, bn, cross, top, drop_at=None):
@@ -197,15 +190,9 @@ def test_limits_name_the_subset_cells_and_say_the_rest_use_all_the_data(tmp_path
     root = tmp_path / "runs"
     for seed in range(2):
         _train_run(root, "fm-cnn-full-constant", seed)
-        spec = S.build(dict(FM, name="fm-cnn-10pct-constant", seed=seed, policy={"name": "constant", "lr": 0.02},
-                            dataset={**FM["dataset"], "train_size": 6000}))
-        w = RunWriter(root / spec.run_id())
-        w.write_spec(S.dump_yaml(spec.resolved()))
-        _meta(w, spec)
-        w.eval((0, 0.0, "eval", 1.0, 0.5, 0.0, 0.1))
-        w.eval((1404, 3.0, "test", 1.0, 0.85, 28.0, 0.5))
-        w.write_summary(TrainSummary(run_id=spec.run_id(), status="completed", backend="torch", steps_done=1404,
-                                     total_steps=1404, steps_per_epoch=47, final_test_acc=0.85, train_s=28.0))
+        make_run(root, dict(FM, policy={"name": "constant", "lr": 0.02}, dataset={**FM["dataset"], "train_size": 6000}),
+                 seed, name="fm-cnn-10pct-constant", evals=[(0, 0.5)], split="eval", final=0.85, final_row=True,
+                 total=1404, spe=47, meta=META, summary={"train_s": 28.0})
     text = report.make_report([root], tmp_path / "out").read_text()
     limits = text.split("## Limits")[1].split("## Plots")[0]
     line = next(ln for ln in limits.splitlines() if ln.startswith("- **Subsets.**"))

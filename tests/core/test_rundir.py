@@ -8,9 +8,9 @@ import math
 import pytest
 
 from bench import rundir
-from bench import spec as S
 
 from common import REPO
+from rundirs import make_run
 
 RESULTS = REPO / "results"
 COMMITTED = sorted(p.parent for p in RESULTS.rglob("summary.json"))
@@ -41,7 +41,7 @@ def test_selectors_and_records_of_a_committed_run():
     assert run.summary.kind == "train"
     assert run.get("summary.backend") == run.summary.backend in ("torch", "keras")
     assert run.get("spec.policy.name") == run.spec["policy"]["name"]
-    assert run.get("summary.schema") == rundir.SUMMARY_SCHEMA == 1
+    assert run.get("summary.schema") in rundir.SCHEMAS == (1, 2)
     assert run.get("meta.data.train") == run.meta.data.train > 0
     assert run.get("summary.no_such_key") is None and run.get("spec.policy.no.such") is None
     assert run.get("elsewhere.x") is None
@@ -83,7 +83,7 @@ def test_each_summary_kind_round_trips(tmp_path, kind):
     written = SUMMARIES[kind]
     rundir.write_summary(tmp_path, written)
     data = json.loads((tmp_path / "summary.json").read_text())
-    assert data["schema"] == 1 and data["kind"] == kind
+    assert data["schema"] == rundir.SUMMARY_SCHEMA == 2 and data["kind"] == kind
     assert list(data) == list(written.dump())  # exactly the keys set, schema and kind first
     read = rundir.read_summary(tmp_path)
     assert type(read) is type(written)
@@ -99,7 +99,7 @@ def test_absent_keys_stay_absent(tmp_path):
     rundir.write_summary(tmp_path, {"run_id": "r", "kind": "train", "status": "completed", "backend": "torch",
                                     "final_test_acc": None, "custom": [1, 2]})
     assert json.loads((tmp_path / "summary.json").read_text()) == {
-        "schema": 1, "run_id": "r", "kind": "train", "status": "completed", "backend": "torch",
+        "schema": 2, "run_id": "r", "kind": "train", "status": "completed", "backend": "torch",
         "final_test_acc": None, "custom": [1, 2]}
     s = rundir.read_summary(tmp_path)
     assert s.get("custom") == [1, 2] and s.get("total_steps", "absent") == "absent" and s.total_steps is None
@@ -117,19 +117,15 @@ def test_meta_keeps_a_backends_own_keys(tmp_path):
 
 
 def _good_run(root, base, seed):
-    s = S.build(base, [f"seed={seed}"])
-    w = rundir.RunWriter(root / s.run_id())
-    w.write_spec(S.dump_yaml(s.resolved()))
-    w.eval((60, 60 / 31, "test", 0.3, 0.9, 6.0, 0.1))
-    w.write_summary(rundir.TrainSummary(**_outcome(run_id=s.run_id())))
-    return root / s.run_id()
+    return make_run(root, base, seed, evals=[(60, 0.9)], split="test", total=60, spe=31, loss=0.3,
+                    summary={k: v for k, v in _outcome().items() if k not in ("run_id", "best_test_acc")})
 
 
 DAMAGE = {
     "truncated": ('{"schema": 1, "run_', "JSONDecodeError"),
     "unknown kind": ({"kind": "nonsense"}, "kind: Input tag 'nonsense'"),
     "wrong type": ({"steps_done": "abc"}, "steps_done: Input should be a valid integer"),
-    "foreign schema": ({"schema": 2}, "schema: Input should be 1 (received 2)"),
+    "foreign schema": ({"schema": 3}, "schema: Input should be 1 or 2 (received 3)"),
     "accuracy not a fraction": ({"final_test_acc": 91.2}, "final_test_acc: Input should be less than or equal to 1"),
     "no spec.yaml": (None, "FileNotFoundError"),
 }

@@ -31,11 +31,18 @@ def test_resources_become_submitit_parameters():
     assert r.asked()["mem"] == "32G" and "options" not in Resources(partition="p").asked()
 
 
-def test_resources_reach_sbatch(tmp_path):
+def test_resources_reach_sbatch(tmp_path, monkeypatch):
     """What submitit writes into the sbatch script from them (its own parameter check and
-    script writer; no scheduler needed)."""
+    script writer; no scheduler needed: submitit only looks for an srun on PATH, so one that
+    does nothing stands in where SLURM is not installed)."""
     submitit = pytest.importorskip("submitit")
     from submitit.slurm.slurm import _make_sbatch_string
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ.get('PATH', '')}")
 
     r = Resources(partition="gpu", gpus_per_job=1, cpus_per_job=8, mem="32G", time="2:00:00", array_parallelism=2,
                   options=Resources.parse_options(["account=abc", "qos=high"]))

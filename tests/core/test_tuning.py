@@ -15,6 +15,7 @@ from bench.errors import BenchError
 from bench.rundir import RunWriter, TrainSummary, load_runs
 
 from common import REPO
+from rundirs import make_run
 
 FM = suites.load("fashion-mnist")
 
@@ -78,14 +79,10 @@ def test_tuning_seeds_must_not_be_judged_seeds():
 def _tuning_run(out, spec, val_curve, test_acc, status="completed"):
     """A finished tuning run: val evaluations every eval_every from ``val_curve(step)``, then a
     final test evaluation at ``test_acc`` (which the choice must never read)."""
-    w = RunWriter(out / spec.run_id())
-    w.write_spec(S.dump_yaml(spec.resolved()))
     total = spec.total_steps()
-    for st in range(0, total + 1, spec.eval_every):
-        w.eval((st, st / 100, "val", 1.0, val_curve(st), st * 0.01, 0.1))
-    w.eval((total, total / 100, "test", 1.0, test_acc, total * 0.01, 0.5))
-    w.write_summary(TrainSummary(run_id=spec.run_id(), status=status, backend=spec.backend, steps_done=total,
-                                 total_steps=total, steps_per_epoch=100, final_test_acc=test_acc))
+    make_run(out, spec.resolved(), spec.seed, spec.backend,
+             evals=[(st, val_curve(st)) for st in range(0, total + 1, spec.eval_every)], split="val",
+             final=test_acc, final_row=True, total=total, spe=100, secs_per_step=0.01, status=status)
 
 
 def _fill(out, jobs, val_for, test_for=lambda v: 0.5):

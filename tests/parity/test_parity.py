@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 import yaml
 
-from bench import backends
-from bench.backend_tool import call
+from bench import registry
+from bench.parity_tool import call
 
 from common import REPO, needs_fmnist
 
 pytestmark = [
     pytest.mark.parity,
-    pytest.mark.skipif(not (backends.installed("torch") and backends.installed("keras")),
+    pytest.mark.skipif(not (registry.installed("torch") and registry.installed("keras")),
                        reason="parity needs both backends: pip install -e '.[torch,keras]'"),
 ]
 

@@ -12,7 +12,7 @@ tf = pytest.importorskip("tensorflow")
 from backends.keras.networks import AdaptiveAvgPool2D, TorchBatchNorm, build, count_trainable  # noqa: E402
 from backends.keras.trainer import KerasTrainer  # noqa: E402
 from bench import spec as S  # noqa: E402
-from bench.backend_tool import synthetic  # noqa: E402
+from bench.parity_tool import synthetic  # noqa: E402
 
 pytestmark = pytest.mark.keras
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.keras
 
 import keras  # noqa: E402
 
-from backends.keras.callbacks import SGD, PolicyCallback  # noqa: E402
+from backends.keras.callbacks import MomentumVariableSGD, PolicyCallback  # noqa: E402
 
 STEPS = 30
 
@@ -69,7 +69,7 @@ def test_every_batch_gets_bench_schedules_values(float64):
     x, y = _tiny_data(STEPS * 4)
     for name in POLICIES:
         expected = bench_schedule(name, EXAMPLES[name], STEPS)
-        model = _tiny_model(SGD(momentum=0.5))
+        model = _tiny_model(MomentumVariableSGD(momentum=0.5))
         rec = Recorder()
         cb = PolicyCallback(policy_data(name, EXAMPLES[name]), total_steps=STEPS)
         # two fits of half the steps each: the second continues from optimizer.iterations
@@ -102,7 +102,7 @@ def test_the_policy_from_a_spec_file_or_a_run_directory():
 
 def test_sgd_momentum_is_a_variable_the_compiled_step_reads(float64):
     """One variable, two momenta: the same compiled step gives the caffe-form update of each."""
-    opt = SGD(learning_rate=0.1, momentum=0.0)
+    opt = MomentumVariableSGD(learning_rate=0.1, momentum=0.0)
     w = keras.Variable(np.array([1.0, -2.0]))
     g = np.array([0.5, 0.25])
     opt.apply([g], [w])  # v = -0.1 g
@@ -135,7 +135,7 @@ def _spec():
 
 def _harness(spec, data):
     """The harness's own Keras run: its trainer driven update by update by bench.updates."""
-    from bench import backends
+    from bench import registry as backends
     from bench.schedules import make_schedule
     from bench.updates import Updates
 
@@ -196,7 +196,7 @@ def test_fit_with_the_callback_gives_the_harness_caffe_form_weights(float64):
     data = datasets.prepare(spec.dataset)
     initial, harness, updates = _harness(spec, data)
     assert _max_rel(initial, harness) > 1e-3  # the weights did move
-    user = _fit(spec, data, initial, updates, SGD(), PolicyCallback(spec, n_train=len(data.train_y)))
+    user = _fit(spec, data, initial, updates, MomentumVariableSGD(), PolicyCallback(spec, n_train=len(data.train_y)))
     assert _max_rel(user, harness) < 1e-9  # weights and batch-norm statistics, float64
     # the comparison can fail: Keras' own SGD, its momentum assigned each batch, is not the run
     stock = _fit(spec, data, initial, updates, keras.optimizers.SGD(momentum=0.95),

@@ -1,4 +1,4 @@
-"""The Keras trainer fulfils the trainer contract (bench.backends.Trainer)."""
+"""The Keras trainer fulfils the trainer contract (bench.registry.Trainer)."""
 
 import pytest
 

@@ -22,9 +22,9 @@ import datasets_fixtures as fx
 pytest.importorskip("torch")
 
 from bench.cli import main  # noqa: E402
-from bench.rundir import RunWriter  # noqa: E402
 
 from common import REPO  # noqa: E402
+from rundirs import make_run
 
 pytestmark = pytest.mark.torch
 
@@ -125,7 +125,6 @@ def test_sigint_ends_the_run_interrupted_with_exit_4(tiny):
 def test_sigkill_leaves_a_directory_every_reader_skips(capsys, tiny, base_spec):
     """SIGKILL: no summary.json is written; compare, claims and report name the directory in a
     warning, skip it and still write their tables from the complete runs."""
-    from bench import spec as S
 
     root = tiny["dir"] / "r"
     proc, killed = _start(tiny, root)
@@ -134,14 +133,7 @@ def test_sigkill_leaves_a_directory_every_reader_skips(capsys, tiny, base_spec):
     assert proc.returncode == -signal.SIGKILL
     assert not (killed / "summary.json").exists() and (killed / "spec.yaml").exists()
     # a complete run beside it, so the readers have something to show
-    s = S.build(base_spec)
-    w = RunWriter(root / s.run_id())
-    w.write_spec(S.dump_yaml(s.resolved()))
-    w.eval((60, 60 / 31, "test", 0.5, 0.8, 6.0, 0.1))
-    w.write_summary({"run_id": s.run_id(), "kind": "train", "status": "completed", "backend": "torch",
-                     "steps_done": 60, "total_steps": 60, "steps_per_epoch": 31, "final_test_acc": 0.8,
-                     "best_test_acc": 0.8, "best_step": 60, "targets": {}, "images_per_s": 1.0, "train_s": 6.0,
-                     "eval_s": 0.1, "diverged_at": None})
+    make_run(root, base_spec, base_spec["seed"], evals=[(60, 0.8)], split="test", total=60, spe=31, loss=0.5)
     warning = f"skipping incomplete run directory {killed} (no summary.json)"
     for argv in (["compare", root, "--out", tiny["dir"] / "c"], ["claims", root],
                  ["report", root, "--out", tiny["dir"] / "rep"]):

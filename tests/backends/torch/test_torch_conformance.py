@@ -1,4 +1,4 @@
-"""The PyTorch trainer fulfils the trainer contract (bench.backends.Trainer)."""
+"""The PyTorch trainer fulfils the trainer contract (bench.registry.Trainer)."""
 
 import pytest
 

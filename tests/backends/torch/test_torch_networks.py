@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
 from backends.torch.networks import BUILDERS, build, count_trainable  # noqa: E402
-from backends.torch.optim import SGD  # noqa: E402
+from backends.torch.optim import HarnessSGD  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -120,7 +120,7 @@ def _run_ours(form, nesterov, decay, bn=False):
     ps = [torch.nn.Parameter(t) for t in _grads(99, SHAPES)]
     dec = [p for p in ps if p.ndim > 1 or bn]
     rest = [p for p in ps if not (p.ndim > 1 or bn)]
-    opt = SGD(dec, rest, form=form, nesterov=nesterov, decay=decay)
+    opt = HarnessSGD(dec, rest, form=form, nesterov=nesterov, decay=decay)
     for k, (lr, mu) in enumerate(SCHED):
         for p, g in zip(ps, _grads(k, SHAPES)):
             p.grad = g.clone()
@@ -183,8 +183,8 @@ def test_for_model_excludes_bn_and_bias_by_default():
     class Opt:
         momentum_form, nesterov, decay, decay_bn_and_bias = "caffe", False, 1e-4, False
 
-    opt = SGD.for_model(m, Opt())
+    opt = HarnessSGD.for_model(m, Opt())
     assert all(p.ndim > 1 for p in opt.decayed) and all(p.ndim == 1 for p in opt.not_decayed)
     assert len(opt.decayed) == 4  # two conv kernels, two dense kernels
     Opt.decay_bn_and_bias = True
-    assert len(SGD.for_model(m, Opt()).not_decayed) == 0
+    assert len(HarnessSGD.for_model(m, Opt()).not_decayed) == 0

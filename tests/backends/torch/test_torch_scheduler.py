@@ -132,7 +132,7 @@ K = 16  # updates compared (of the schedule's 20: the rate rises, then falls)
 
 def _harness(spec, data):
     """The harness's own run: its trainer driven update by update by bench.updates."""
-    from bench import backends
+    from bench import registry as backends
     from bench.schedules import make_schedule
     from bench.updates import Updates
 

@@ -32,7 +32,7 @@ from bench.errors import BenchError
 class Trainer(Protocol):
     """One model, its optimizer and the run's data on one device, driven by
     :func:`bench.loop.run_loop`, the range test, the sweeps, checkpoints, ``bench perf``
-    and the cross-backend parity tool (:mod:`bench.backend_tool`).
+    and the cross-backend parity tool (:mod:`bench.parity_tool`).
 
     The core owns everything that must be the same in every backend: the schedule, the
     batch order and the augmentation draws of update ``s`` (:class:`bench.updates.Updates`),

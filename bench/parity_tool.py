@@ -1,4 +1,4 @@
-"""Cross-backend checks, one backend per process: ``python -m bench.backend_tool BACKEND COMMAND``.
+"""Cross-backend checks, one backend per process: ``python -m bench.parity_tool BACKEND COMMAND``.
 
 torch and TensorFlow never share a process, so parity is proved through files: one
 process builds a network and writes its weights in the canonical layout (``.npz``),
@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from bench import augment as aug
-from bench import backends as registry
 from bench import data as datasets
+from bench import registry
 from bench.schedules import make_schedule
 from bench.spec import load
 from bench.updates import Updates
@@ -61,7 +61,7 @@ def _load(path) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m bench.backend_tool")
+    ap = argparse.ArgumentParser(prog="python -m bench.parity_tool")
     ap.add_argument("backend")
     ap.add_argument("command", choices=("params", "init", "logits", "train", "augment", "batch"))
     ap.add_argument("--spec")
@@ -137,7 +137,7 @@ def call(backend: str, command: str, spec_path: str | Path | None = None, **kw):
 
     Raises with the process's stderr on failure.
     """
-    args = [sys.executable, "-m", "bench.backend_tool", backend, command]
+    args = [sys.executable, "-m", "bench.parity_tool", backend, command]
     if spec_path is not None:
         args += ["--spec", str(spec_path)]
     for k, v in kw.items():
