@@ -1,1 +1,1 @@
-"""Framework adapters, one package per framework, found by name through bench.registry."""
+"""Framework adapters, one package per framework, found by name through bench.running.registry."""

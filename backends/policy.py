@@ -3,15 +3,15 @@
 The adapters (``backends/torch/scheduler.py``: a PyTorch ``LRScheduler``;
 ``backends/keras/callbacks.py``: a Keras callback) take the policy from any of:
 
-- a spec (``bench.spec.Spec``), a spec file, or a run directory (its ``spec.yaml``): the
+- a spec (``bench.records.spec.Spec``), a spec file, or a run directory (its ``spec.yaml``): the
   spec's policy over the spec's budget (an epoch budget counts
   ``floor(train examples / batch size)`` updates per epoch, the training examples being the
   spec's ``dataset.train_size`` or the dataset's official size less ``val_size``; give
   ``n_train`` or ``total_steps`` where the loop sees another number);
-- a policy model (``bench.schedules.POLICIES[name](...)``) or a policy mapping
+- a policy model (``bench.records.schedules.POLICIES[name](...)``) or a policy mapping
   (``{"name": "one-cycle", "min_lr": 0.01, "max_lr": 0.1}``, the keys of ``bench list
   policies``), with ``total_steps``;
-- a :class:`bench.schedules.Schedule` (a policy already bound to its steps).
+- a :class:`bench.records.schedules.Schedule` (a policy already bound to its steps).
 
 The values are exactly those of ``bench schedule`` and of the harness's runs: the rate and
 momentum of update ``s`` (0-based) are ``schedule(s)``. A rate is per batch of the spec's
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.schedules import POLICIES, Schedule, make_schedule
+from bench.records.schedules import POLICIES, Schedule, make_schedule
 
 
 def schedule_for(source: Any, total_steps: int | None = None, n_train: int | None = None) -> Schedule:
@@ -32,7 +32,7 @@ def schedule_for(source: Any, total_steps: int | None = None, n_train: int | Non
     a spec file or run directory, a policy model or mapping, or a schedule (module
     docstring). ``total_steps`` overrides the spec's budget (required for a bare policy);
     ``n_train`` is the number of training examples an epoch budget counts."""
-    from bench import spec as spec_mod
+    from bench.records import spec as spec_mod
 
     if isinstance(source, Schedule):
         if total_steps is not None and total_steps != source.total_steps:
@@ -56,6 +56,6 @@ def schedule_for(source: Any, total_steps: int | None = None, n_train: int | Non
             raise BenchError(f"a bare policy ({source.name}) needs total_steps: the number of optimizer updates "
                              "the schedule spans")
         return make_schedule(source, total_steps)
-    raise BenchError(f"cannot take a policy from {type(source).__name__}: give a bench.spec.Spec, a spec file or "
-                     "run directory, a policy (bench.schedules.POLICIES[name](...)) or a policy mapping with "
-                     "total_steps, or a bench.schedules.Schedule")
+    raise BenchError(f"cannot take a policy from {type(source).__name__}: give a bench.records.spec.Spec, a spec file or "
+                     "run directory, a policy (bench.records.schedules.POLICIES[name](...)) or a policy mapping with "
+                     "total_steps, or a bench.records.schedules.Schedule")

@@ -7,7 +7,7 @@
     df[df.split == "test"].groupby(["policy", "backend"]).acc.mean()
 
 One row per evaluation (each row of each run's ``evals.csv``), with the run's identity
-beside it. Run directories are found and read through :func:`bench.rundir.load_runs`,
+beside it. Run directories are found and read through :func:`bench.records.rundir.load_runs`,
 the harness's one run-directory reader: incomplete, damaged and repeated directories are
 skipped with one warning line each, exactly as ``bench compare``, ``claims`` and
 ``report`` skip them.
@@ -39,9 +39,9 @@ def _number(text) -> float:
 
 
 def _identity(run) -> dict:
-    from bench.identity import experiment_key
-    from bench.numerics import version_of
-    from bench.schedules import label
+    from bench.records.identity import experiment_key
+    from bench.records.numerics import version_of
+    from bench.records.schedules import label
 
     spec, summary = run.spec, run.summary
     provenance = spec.get("provenance")
@@ -90,7 +90,7 @@ def load(paths: str | Path | Iterable[str | Path], stream=None, kinds: Iterable[
     rows). Skipped directories are named on ``stream`` (default stderr)."""
     import pandas as pd
 
-    from bench.rundir import load_runs
+    from bench.records.rundir import load_runs
 
     if isinstance(paths, str | Path):
         paths = [paths]

@@ -33,14 +33,14 @@ needs_reference_logs = pytest.mark.skipif(
 
 
 def meta_of_a_fake_run() -> dict:
-    """meta.json as :func:`bench.runner.build_meta` writes it for a tiny spec, with a trainer
+    """meta.json as :func:`bench.running.runner.build_meta` writes it for a tiny spec, with a trainer
     and data that need no framework: what the environment (image, SLURM job) adds to it."""
     from types import SimpleNamespace
 
     import numpy as np
 
-    from bench import runner
-    from bench import spec as S
+    from bench.records import spec as S
+    from bench.running import runner
 
     class Trainer:
         def describe(self):

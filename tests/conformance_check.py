@@ -1,4 +1,4 @@
-"""The trainer contract (:class:`bench.registry.Trainer`) checked on a real trainer.
+"""The trainer contract (:class:`bench.running.registry.Trainer`) checked on a real trainer.
 
 ``check(backend)`` builds a tiny real trainer of one backend (the simple CNN on a small
 Fashion-MNIST subset, every augmentation on) and calls every member of the contract,
@@ -16,13 +16,13 @@ import re
 
 import numpy as np
 
-from bench import augment, registry
 from bench import data as datasets
-from bench import spec as S
-from bench.checkpoint import CheckpointError
-from bench.registry import Trainer
-from bench.schedules import make_schedule
-from bench.updates import Updates
+from bench.records import spec as S
+from bench.records.schedules import make_schedule
+from bench.running import augment, registry
+from bench.running.checkpoint import CheckpointError
+from bench.running.registry import Trainer
+from bench.running.updates import Updates
 
 WEIGHT_NAME = re.compile(r"^\d{4}/(conv|dwconv|dense|bn)/(kernel|bias|gamma|beta|mean|var)$")
 
@@ -63,7 +63,7 @@ def check(backend: str, tmp_path) -> set[str]:
     spec = tiny_spec(backend)
     data = datasets.prepare(spec.dataset)
     raw = registry.load(backend).create_trainer(spec, data)
-    assert isinstance(raw, Trainer), "missing members of bench.registry.Trainer"
+    assert isinstance(raw, Trainer), "missing members of bench.running.registry.Trainer"
     t = Recorder(raw)
     updates = Updates(spec, make_schedule(spec.policy, 10), len(data.train_y))
 

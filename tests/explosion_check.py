@@ -4,8 +4,8 @@ exploded_at; stop_on_explosion ends it there as diverged (exit 3)."""
 
 import json
 
-from bench import runner
-from bench import spec as S
+from bench.records import spec as S
+from bench.running import runner
 
 
 def check(backend: str, tmp_path) -> int:

@@ -77,7 +77,7 @@ def disagreements(name: str, want: str, got: str) -> list[str]:
 BUMP = ("If this change is meant to alter what {backend} training produces, in the same commit: add a version to "
         "backends/{backend}/numerics.yaml (version: N+1, since: the commit, what changed), regenerate the golden "
         "records (python tests/golden/golden.py {backend} --write) and put their fingerprint "
-        "(python -m bench.numerics fingerprint tests/golden/{backend}) in that entry's golden. Runs made under "
+        "(python -m bench.records.numerics fingerprint tests/golden/{backend}) in that entry's golden. Runs made under "
         "the old version are then never pooled with new ones (docs/reproducing.md#numerics-versions). If it is "
         "not meant to, the change is a bug.")
 

@@ -31,6 +31,6 @@ def bench_schedule(name: str, sets: list[str], steps: int) -> list[tuple[float, 
 
 def policy_data(name: str, sets: list[str]) -> dict:
     """The policy as plain data, its values parsed as ``bench schedule`` parses --set."""
-    from bench.spec import apply_sets
+    from bench.records.spec import apply_sets
 
     return apply_sets({"name": name}, sets)

@@ -7,9 +7,9 @@ import json
 import math
 from pathlib import Path
 
-from bench import runner
-from bench import spec as S
-from bench.schedules import make_schedule
+from bench.records import spec as S
+from bench.records.schedules import make_schedule
+from bench.running import runner
 
 WALL = ("wall_s", "train_wall_s", "eval_wall_s")
 

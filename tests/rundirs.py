@@ -18,9 +18,9 @@ from pathlib import Path
 
 import yaml
 
-from bench import numerics
-from bench import spec as S
-from bench.rundir import RunWriter, TrainSummary
+from bench.records import numerics
+from bench.records import spec as S
+from bench.records.rundir import RunWriter, TrainSummary
 
 DEFAULT_EVALS = ((0, 0.1), (20, 0.5), (40, 0.8), (60, 0.9))
 

@@ -1,4 +1,4 @@
-"""The core's augmentation draws (bench/augment.py) applied in TensorFlow, on the device:
+"""The core's augmentation draws (bench/running/augment.py) applied in TensorFlow, on the device:
 shift and flip on uint8 NHWC images, rotation bilinear on float. The same operations as
 backends/torch/augment.py; tests/test_parity.py compares the two."""
 

@@ -32,9 +32,9 @@ from backends.policy import schedule_for
 
 class PolicyCallback(keras.callbacks.Callback):
     """Sets ``lr`` and ``momentum`` of the model's :class:`MomentumVariableSGD` at the start of every training
-    batch to the harness schedule's values for that update. ``policy``: a ``bench.spec.Spec``,
+    batch to the harness schedule's values for that update. ``policy``: a ``bench.records.spec.Spec``,
     a spec file or run directory, a policy model or mapping (with ``total_steps``), or a
-    ``bench.schedules.Schedule``; ``n_train``: the training examples an epoch budget counts."""
+    ``bench.records.schedules.Schedule``; ``n_train``: the training examples an epoch budget counts."""
 
     def __init__(self, policy: Any, total_steps: int | None = None, *, n_train: int | None = None):
         super().__init__()

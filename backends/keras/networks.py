@@ -26,7 +26,7 @@ import math
 import keras
 from keras import layers, ops
 
-from bench.architectures import (
+from bench.records.architectures import (
     MOBILENET_V2_CFG,
     SMALL_INPUT,
     VGG16_CFG,

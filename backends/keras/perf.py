@@ -4,7 +4,7 @@ Same network (``build``), same data (the run's training set), same batch size, s
 process and threads; repeats interleaved (harness, fit, harness, fit, ...) after one
 untimed warm-up of each, so drifting machine load hits both alike.
 
-- harness: ``bench.loop.run_loop`` for ``steps`` steps (schedule, batch order,
+- harness: ``bench.running.loop.run_loop`` for ``steps`` steps (schedule, batch order,
   records and all), timed around the whole loop, evaluation time subtracted;
 - fit: ``model.fit`` of a freshly compiled copy with ``keras.optimizers.SGD(momentum=0.9)``
   and ``metrics=["accuracy"]`` (the harness records train accuracy too) on
@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from backends.keras.networks import build, flops_per_image
 from backends.keras.trainer import KerasTrainer
-from bench.loop import harness_images_per_s
+from bench.running.loop import harness_images_per_s
 
 
 def _fit_once(model, x, y, batch: int) -> float:
@@ -54,7 +54,7 @@ def matmul_peak_tflops(device: str, n: int = 2048, reps: int = 10) -> float:
 
 def measure(spec, data, repeats: int = 5) -> dict:
     """Images/s of the harness and of ``model.fit``, interleaved; ratios and their spread."""
-    from bench.perf import datasheet_peak
+    from bench.running.perf import datasheet_peak
 
     steps = spec.total_steps(len(data.train_y))
     trainer = KerasTrainer(spec, data)

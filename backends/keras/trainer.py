@@ -1,9 +1,9 @@
 """The Keras 3 (TensorFlow) trainer behind the core's loop: implements
-:class:`bench.registry.Trainer`.
+:class:`bench.running.registry.Trainer`.
 
 One ``tf.function`` train step, traced once: the learning rate and momentum are
 ``tf.Variable``s (backends/keras/optim.py) assigned before every step from
-``bench/schedules.py``, so a rate that changes every step never retraces. The loss recorded is each step's own mean batch
+``bench/records/schedules.py``, so a rate that changes every step never retraces. The loss recorded is each step's own mean batch
 loss, not Keras' running epoch average (tensorflow#58098).
 
 Data stay in TensorFlow tensors as uint8 NHWC; each step gathers its batch, applies the
@@ -195,7 +195,7 @@ class KerasTrainer:
         for t in self.pending[-1:]:
             t.numpy()  # waits for the queued step
 
-    # -- parity tools (bench/parity_tool.py) --------------------------------------------
+    # -- parity tools (bench/running/parity_tool.py) --------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
         return export_weights(self.model)
 
@@ -222,7 +222,7 @@ class KerasTrainer:
         """Forward FLOPs of one image (bench perf): 2 x multiply-adds of convolutions and dense layers."""
         return flops_per_image(self.model)
 
-    # -- checkpoints (bench/checkpoint.py) -----------------------------------------------
+    # -- checkpoints (bench/running/checkpoint.py) -----------------------------------------------
     def _extra_state(self) -> list:
         """Variables that change in training but are not weights: dropout seed generators."""
         weights = {id(v) for v in self.model.weights}
@@ -239,7 +239,7 @@ class KerasTrainer:
         return [wname, sname]
 
     def load_checkpoint(self, folder, files: list[str]) -> None:
-        from bench.checkpoint import CheckpointError, check_momentum, reading
+        from bench.running.checkpoint import CheckpointError, check_momentum, reading
 
         try:
             wname = next(f for f in files if f.endswith(".weights.h5"))

@@ -1,4 +1,4 @@
-"""The core's augmentation draws (bench/augment.py) applied in PyTorch, on the device:
+"""The core's augmentation draws (bench/running/augment.py) applied in PyTorch, on the device:
 shift and flip on uint8 NHWC images, rotation bilinear on float NCHW. The same operations
 as backends/keras/augment.py; tests/test_parity.py compares the two."""
 

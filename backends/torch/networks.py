@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.architectures import (
+from bench.records.architectures import (
     MOBILENET_V2_CFG,
     SMALL_INPUT,
     VGG16_CFG,

@@ -5,7 +5,7 @@ optimizer settings (momentum, weight decay), process and threads; repeats interl
 (harness, raw, naive, ...) after one untimed warm-up of each, so drifting machine load
 hits all alike.
 
-- harness: ``bench.loop.run_loop`` for ``steps`` steps (schedule, batch order, records
+- harness: ``bench.running.loop.run_loop`` for ``steps`` steps (schedule, batch order, records
   and all), timed around the whole loop, evaluation time subtracted;
 - raw: a plain ``for`` loop with ``torch.optim.SGD(momentum, weight_decay)`` on the same
   channels_last model and on-device uint8 data, normalised per batch: the loop a
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from backends.torch.networks import build, flops_per_image
 from backends.torch.trainer import TorchTrainer
-from bench.loop import harness_images_per_s
+from bench.running.loop import harness_images_per_s
 
 
 def _raw_once(model, opt, x_all, y_all, batch: int, steps: int, channels_last: bool, mean, std, dtype,
@@ -65,7 +65,7 @@ def matmul_peak_tflops(device, dtype=torch.float32, n: int = 2048, reps: int = 1
 
 
 def _peak(trainer, precision: str) -> tuple[float | None, str]:
-    from bench.perf import datasheet_peak
+    from bench.running.perf import datasheet_peak
 
     d = trainer.device
     if d.type == "cuda":
@@ -133,14 +133,14 @@ def compare_with_raw(spec, data, repeats: int = 5) -> dict:
 def gpu_check(spec, data, g: dict) -> dict:
     """Time ``g['slice']`` iterations of the harness's loop after ``g['warmup']`` (compilation,
     cudnn autotuning, allocator), and extrapolate to ``g['iterations']``."""
-    from bench.loop import run_loop
-    from bench.rundir import RunWriter
+    from bench.records.rundir import RunWriter
+    from bench.running.loop import run_loop
 
     t0 = time.perf_counter()
     trainer = TorchTrainer(spec, data)
     build_s = time.perf_counter() - t0
     total = g["warmup"] + g["slice"]
-    from bench import spec as S
+    from bench.records import spec as S
 
     spec_run = S.build({**spec.resolved(), "budget": {"steps": total}})
     with tempfile.TemporaryDirectory() as tmp:

@@ -49,8 +49,8 @@ def _set(group: dict, key: str, value: float) -> None:
 class PolicyScheduler(LRScheduler):
     """Sets ``lr`` and ``momentum`` of every param group to the harness schedule's values.
 
-    ``policy``: a ``bench.spec.Spec``, a spec file or run directory, a policy model or
-    mapping, or a ``bench.schedules.Schedule`` (:func:`backends.policy.schedule_for`);
+    ``policy``: a ``bench.records.spec.Spec``, a spec file or run directory, a policy model or
+    mapping, or a ``bench.records.schedules.Schedule`` (:func:`backends.policy.schedule_for`);
     ``total_steps`` overrides the spec's budget (required for a bare policy); ``n_train``:
     the training examples an epoch budget counts (default the spec's)."""
 

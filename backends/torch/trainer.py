@@ -1,4 +1,4 @@
-"""The PyTorch trainer behind the core's loop: implements :class:`bench.registry.Trainer`.
+"""The PyTorch trainer behind the core's loop: implements :class:`bench.running.registry.Trainer`.
 
 The data stay on the device as uint8 NHWC; each step gathers its batch there,
 augments it (shift and flip on uint8, rotation on float), converts it to the
@@ -144,7 +144,7 @@ class TorchTrainer:
         return {
             "framework": {"torch": torch.__version__, "torchvision": torchvision.__version__},
             "device": {"type": d.type, "name": name, "count": 1,
-                       # the GPU as nvidia-smi names it (bench.clock samples its utilisation)
+                       # the GPU as nvidia-smi names it (bench.running.clock samples its utilisation)
                        **({"pci_bus_id": _bus_id(d)} if d.type == "cuda" else {})},
             "threads": torch.get_num_threads(),
             "world_size": self.world,
@@ -225,7 +225,7 @@ class TorchTrainer:
         loss = float(loss_sum) / n
         return (loss if math.isfinite(loss) else float("nan")), int(correct) / n
 
-    # -- parity tools (bench/parity_tool.py) --------------------------------------------
+    # -- parity tools (bench/running/parity_tool.py) --------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
         return export_weights(self.model)
 
@@ -250,7 +250,7 @@ class TorchTrainer:
         """Forward FLOPs of one image (bench perf): 2 x multiply-adds of convolutions and dense layers."""
         return flops_per_image(self.model, self.input_shape, self.device, self.dtype)
 
-    # -- checkpoints (bench/checkpoint.py) -----------------------------------------------
+    # -- checkpoints (bench/running/checkpoint.py) -----------------------------------------------
     def save_checkpoint(self, folder, tag: str) -> list[str]:
         """Weights, batch-norm statistics, momentum buffers and the RNG state as one
         ``torch.save`` dict of tensors (loads with ``weights_only=True``)."""
@@ -265,7 +265,7 @@ class TorchTrainer:
         return [name]
 
     def load_checkpoint(self, folder, files: list[str]) -> None:
-        from bench.checkpoint import check_momentum, reading
+        from bench.running.checkpoint import check_momentum, reading
 
         path = os.path.join(folder, files[0])
         params = self.opt.params

@@ -8,7 +8,7 @@ rewrites it; the numbers do not depend on the backend).
   decompressed, MD5-checked, parsed, and the cache entry written) and cached (the second
   load: one ``numpy.load``);
 - the schedule's cost per step: ``make_schedule(policy, total)`` and then ``schedule(step)``
-  for every step, for every policy in bench/schedules.py, against one training step.
+  for every step, for every policy in bench/records/schedules.py, against one training step.
 """
 
 import json
@@ -19,10 +19,10 @@ import time
 
 import numpy as np
 
-from bench import spec as S
 from bench.data import fashion_mnist as fm
-from bench.schedules import POLICIES, make_schedule
-from bench.spec import parse_policy
+from bench.records import spec as S
+from bench.records.schedules import POLICIES, make_schedule
+from bench.records.spec import parse_policy
 
 from common import REPO, needs_fmnist  # noqa: E402
 

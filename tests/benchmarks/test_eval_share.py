@@ -6,7 +6,7 @@ stratified 2,000 of the test set, batch 128). One test per backend; this module 
 collected under either ``--backend`` (tests/benchmarks/conftest.py) and each test skips itself in the
 other backend's process, so one process still imports one framework (through the runner).
 
-The shipped ``fashion_mnist_one_cycle`` spec is run through ``bench.runner.run`` with its
+The shipped ``fashion_mnist_one_cycle`` spec is run through ``bench.running.runner.run`` with its
 own ``eval_every`` and ``eval_size`` and the full training set, the budget shortened to
 300 steps. Writes results/benchmarks/eval_share_<backend>.json.
 """
@@ -18,8 +18,8 @@ import statistics
 import pytest
 import yaml
 
-from bench import spec as S
-from bench.loop import warmup_steps
+from bench.records import spec as S
+from bench.running.loop import warmup_steps
 
 from common import REPO, needs_fmnist  # noqa: E402
 
@@ -36,7 +36,7 @@ def _cadences() -> dict:
         s = S.load(f)
         out[f"specs/{f.name}"] = {"eval_every": s.eval_every, "eval_size": s.dataset.eval_size,
                                   "batch_size": s.batch_size}
-    base = yaml.safe_load((REPO / "bench" / "suites" / "fashion-mnist.yaml").read_text())["base"]
+    base = yaml.safe_load((REPO / "bench" / "grids" / "suites" / "fashion-mnist.yaml").read_text())["base"]
     out["suites/fashion-mnist.yaml (base)"] = {"eval_every": base["eval_every"],
                                                "eval_size": base["dataset"]["eval_size"],
                                                "batch_size": base["batch_size"]}
@@ -44,7 +44,7 @@ def _cadences() -> dict:
 
 
 def _one_run(backend: str, out_root) -> dict:
-    from bench.runner import run
+    from bench.running.runner import run
 
     spec = S.load(SPEC, [f"backend={backend}", f"budget={{steps: {STEPS}}}"])
     run_dir, summary, code = run(spec, out_root, progress=False)
@@ -110,7 +110,7 @@ def _measure(backend: str, tmp_path) -> dict:
         "backend": backend,
         "spec": "bench/specs/fashion_mnist_one_cycle.yaml",
         "overrides": [f"backend={backend}", f"budget={{steps: {STEPS}}}"],
-        "what": (f"{REPEATS} runs of the shipped one-cycle spec through bench.runner.run with its own eval_every "
+        "what": (f"{REPEATS} runs of the shipped one-cycle spec through bench.running.runner.run with its own eval_every "
                  f"(100 steps) and eval_size (2,000 test images), full 60,000 training set, batch 128, budget "
                  f"cut to {STEPS} steps. share = eval_s / (train_s + eval_s) from summary.json (train_s excludes "
                  "evaluation; both include the first steps/first evaluation's warm-up). eval_s counts the "

@@ -1,4 +1,4 @@
-"""Augmentation draws and their numpy reference (bench/augment.py)."""
+"""Augmentation draws and their numpy reference (bench/running/augment.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import augment
 from bench.data import fashion_mnist as fm
-from bench.spec import AugmentSpec, validate_model
+from bench.records.spec import AugmentSpec, validate_model
+from bench.running import augment
 
 STEMS = list(fm.FILES)
 REAL_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench import registry
 from bench.cli import main
 from bench.data import cifar, flowers17, tiny_imagenet
 from bench.errors import BenchError, DataError
+from bench.running import registry
 
 import datasets_fixtures as fx
 from common import REPO
@@ -228,7 +228,7 @@ def test_dataset_subset_larger_than_the_files(capsys, tmp_path):
     """A fixture archive of 20 training images and train_size 50: the subset cannot be drawn."""
     from bench import data as datasets
     from bench.errors import SpecError
-    from bench.spec import DatasetSpec, validate_model
+    from bench.records.spec import DatasetSpec, validate_model
 
     fx.cifar10_tar(tmp_path / "cifar-10-python.tar.gz", per_batch=4)
     ds = validate_model(DatasetSpec, {"name": "cifar10", "data_dir": str(tmp_path), "verify": False,
@@ -377,7 +377,7 @@ def test_bad_input_table_names_existing_tests():
 
 def test_compile_value_is_checked(base_spec):
     from bench.errors import SpecInvalid
-    from bench.spec import build
+    from bench.records.spec import build
 
     with pytest.raises(SpecInvalid, match=r"- compile: received 'maybe'; Input should be 'auto', True or False"):
         build(base_spec, ["compile=maybe"])

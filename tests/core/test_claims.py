@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from bench import claims, importers, suites
+from bench.grids import suites
+from bench.judging import claims, importers
 
 from common import REFERENCE_LOGS as LOGS
 from common import REPO

@@ -1,13 +1,13 @@
-"""The claims engine calibrated by simulation (bench/claims_sim.py): under the null it says
+"""The claims engine calibrated by simulation (bench/judging/claims_sim.py): under the null it says
 holds (or fails) at most at its alpha, and with real effects it says holds, and fails.
 
-The table it prints is the one in docs/claims.md: ``python -m bench.claims_sim`` (or this
+The table it prints is the one in docs/claims.md: ``python -m bench.judging.claims_sim`` (or this
 test with ``-s``)."""
 
 import re
 import time
 
-from bench import claims, claims_sim
+from bench.judging import claims, claims_sim
 
 from common import REPO
 
@@ -40,7 +40,7 @@ def test_calibration():
     # docs/claims.md shows this very table
     docs = (REPO / "docs" / "claims.md").read_text()
     shown = re.search(r"<!-- calibration:.*?-->\n```text\n(.*?)```\n<!-- end of calibration -->", docs, re.S)
-    assert shown and shown.group(1) == claims_sim.tables(rows), "docs/claims.md: run python -m bench.claims_sim"
+    assert shown and shown.group(1) == claims_sim.tables(rows), "docs/claims.md: run python -m bench.judging.claims_sim"
 
 
 def test_a_failing_method_is_caught():

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
-from bench import claims
 from bench.errors import BenchError, DataError
-from bench.rundir import load_runs
+from bench.judging import claims
+from bench.records.rundir import load_runs
 
 from common import REPO
 from rundirs import make_run

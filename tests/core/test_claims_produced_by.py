@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from bench import claims, suites
-from bench.rundir import Run, TrainSummary
+from bench.grids import suites
+from bench.judging import claims
+from bench.records.rundir import Run, TrainSummary
 
 from rundirs import make_run
 

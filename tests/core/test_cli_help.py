@@ -14,12 +14,12 @@ import pytest
 import yaml
 
 from bench import cli
-from bench.architectures import NETWORKS
 from bench.cli import ENVIRONMENT, LIST_KINDS, main, make_parser, smoke_verdict
 from bench.data import DATASETS
 from bench.errors import EXIT_CHECK_FAILED, EXIT_CODES
-from bench.rundir import TrainSummary, write_summary
-from bench.schedules import POLICIES
+from bench.records.architectures import NETWORKS
+from bench.records.rundir import TrainSummary, write_summary
+from bench.records.schedules import POLICIES
 
 from common import REPO
 
@@ -91,8 +91,8 @@ def test_the_environment_list_is_complete():
 def test_bench_list_every_kind(capsys):
     expected = {
         "specs": [p.stem for p in (REPO / "bench" / "specs").glob("*.yaml")],
-        "suites": [p.stem for p in (REPO / "bench" / "suites").glob("*.yaml")],
-        "claims": [c["id"] for c in yaml.safe_load((REPO / "bench" / "claims" / "claims.yaml").read_text())["claims"]],
+        "suites": [p.stem for p in (REPO / "bench" / "grids" / "suites").glob("*.yaml")],
+        "claims": [c["id"] for c in yaml.safe_load((REPO / "bench" / "judging" / "claims" / "claims.yaml").read_text())["claims"]],
         "policies": list(POLICIES),
         "networks": list(NETWORKS),
         "datasets": list(DATASETS),
@@ -109,7 +109,7 @@ def test_bench_list_every_kind(capsys):
     assert "one-cycle: min_lr, max_lr, tail [0.1], final_lr [min_lr/100], max_momentum [0.95], " \
            "min_momentum [0.85]" in lines
     main(["list", "claims"])
-    claims = yaml.safe_load((REPO / "bench" / "claims" / "claims.yaml").read_text())["claims"]
+    claims = yaml.safe_load((REPO / "bench" / "judging" / "claims" / "claims.yaml").read_text())["claims"]
     assert f"{claims[0]['id']}: {' '.join(claims[0]['statement'].split())}" in capsys.readouterr().out
 
 
@@ -159,7 +159,7 @@ def _summary(out: Path, run_id: str, status: str, acc):
 
 
 def _fake_full(monkeypatch, runs, failed=()):
-    import bench.full
+    import bench.grids.full
 
     def run_full(suite, budget, backends, seeds, out, *a, **k):
         for run_id, status, acc in runs:
@@ -167,7 +167,7 @@ def _fake_full(monkeypatch, runs, failed=()):
         return Path(out) / "report.md", {"failed": [{"run": r, "exit": "no summary", "log": f"{r}.log"}
                                                     for r in failed]}
 
-    monkeypatch.setattr(bench.full, "run_full", run_full)
+    monkeypatch.setattr(bench.grids.full, "run_full", run_full)
 
 
 def test_smoke_below_its_bar_exits_6(capsys, tmp_path, monkeypatch):

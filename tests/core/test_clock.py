@@ -1,4 +1,4 @@
-"""The clock record (bench.clock): what it measures, how a run is flagged contended, and what
+"""The clock record (bench.running.clock): what it measures, how a run is flagged contended, and what
 the tables and the claims do with a contended run. Framework-free: a fake trainer, fake run
 directories and a fake nvidia-smi; the real contended run is in
 tests/backends/torch/test_torch_contention.py."""
@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import claims, clock, loop
-from bench import spec as S
-from bench.compare import display, table
 from bench.data import Prepared
-from bench.rundir import load_runs, parse_summary
+from bench.judging import claims
+from bench.judging.compare import display, table
+from bench.records import spec as S
+from bench.records.rundir import load_runs, parse_summary
+from bench.running import clock, loop
 
 from rundirs import make_run
 

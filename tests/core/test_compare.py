@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from bench.compare import compare, display, runs_frame, table
+from bench.judging.compare import compare, display, runs_frame, table
 
 from common import REPO
 from rundirs import make_run

@@ -11,7 +11,7 @@ import pytest
 import bench.data as data
 from bench.data import fashion_mnist as fm
 from bench.errors import SpecError
-from bench.spec import DatasetSpec, validate_model
+from bench.records.spec import DatasetSpec, validate_model
 
 STEMS = list(fm.FILES)
 REAL_DIR = Path("/usr/share/datasets/fashion-mnist")

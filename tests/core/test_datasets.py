@@ -15,7 +15,7 @@ import pytest
 from bench import data as datasets
 from bench.data import archive, cifar, flowers17, sources, tiny_imagenet
 from bench.errors import DataError
-from bench.spec import DatasetSpec, validate_model
+from bench.records.spec import DatasetSpec, validate_model
 
 import datasets_fixtures as fx
 from common import REPO
@@ -187,8 +187,8 @@ def test_prepare_with_subsets(tmp_path):
 
 
 def test_augmentation_statistics():
-    from bench import augment
-    from bench.spec import AugmentSpec
+    from bench.records.spec import AugmentSpec
+    from bench.running import augment
 
     flips, shifts = [], []
     for step in range(200):
@@ -231,7 +231,7 @@ FIXTURES = {
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_bench_run_on_fixture_every_backend(tmp_path, name):
-    from bench.registry import available
+    from bench.running.registry import available
 
     FIXTURES[name](tmp_path)
     env = {"XDG_CACHE_HOME": str(tmp_path / "c"), "BENCH_OFFLINE": "1"}

@@ -1,7 +1,7 @@
 """The images' sources, checked without an engine: the Dockerfile (targets, base pinned by
 digest, dependencies from the lock before the source, no download outside the registries,
 identity, entrypoint), the lock files, the helpers in docker/ (run with ENGINE=echo), CI's
-install, the README's Docker section, and bench/provenance.py. The images themselves are
+install, the README's Docker section, and bench/running/provenance.py. The images themselves are
 built and run by docker/check-images.sh (`nox -s image`; CI when their inputs change)."""
 
 import hashlib
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import provenance
+from bench.running import provenance
 
 from common import REPO, meta_of_a_fake_run
 
@@ -261,7 +261,7 @@ def test_hadolint_clean():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-# --- bench/provenance.py: the image and the accelerator in meta.json --------------------------
+# --- bench/running/provenance.py: the image and the accelerator in meta.json --------------------------
 
 def test_image_identity_outside_an_image_is_none():
     assert provenance.image_identity({}) is None
@@ -301,7 +301,7 @@ def test_accelerator_without_nvidia_smi_reads_proc(tmp_path):
 
 
 def test_accelerator_imports_no_framework():
-    code = ("import sys, bench.provenance as p; p.accelerator(); p.image_identity(); "
+    code = ("import sys, bench.running.provenance as p; p.accelerator(); p.image_identity(); "
             "bad = [m for m in ('torch', 'tensorflow', 'keras', 'jax') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from bench.errors import BenchError
-from bench.export import (
+from bench.judging.export import (
     STEP_METRICS,
     TIME_CONVENTION,
     add_parser,
@@ -28,7 +28,7 @@ from bench.export import (
     start_time,
     step_rows,
 )
-from bench.rundir import load_runs
+from bench.records.rundir import load_runs
 
 from common import REPO
 
@@ -252,7 +252,7 @@ def test_bad_input_exits_2_and_creates_nothing(tmp_path, capsys, monkeypatch):
         assert why in capsys.readouterr().err, argv
         assert not out.exists()
     # a missing package: the message names the extra
-    import bench.export as ex
+    import bench.judging.export as ex
 
     monkeypatch.setitem(ex.PACKAGES, "mlflow", ("no_such_module_for_bench", "mlflow"))
     assert _main(["export", "mlflow", str(HARNESS_RUN), "--out", str(out)]) == 2
@@ -281,8 +281,8 @@ def test_exporting_imports_no_framework(tmp_path):
     pytest.importorskip("mlperf_logging")
     code = f"""
 import sys
-from bench.export import export_tensorboard, export_mlflow, export_mllog
-from bench.rundir import load_runs
+from bench.judging.export import export_tensorboard, export_mlflow, export_mllog
+from bench.records.rundir import load_runs
 runs = load_runs([{str(HARNESS_RUN)!r}])
 export_tensorboard(runs, {str(tmp_path / 'tb')!r})
 export_mlflow(runs, {str(tmp_path / 'ml')!r})

@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from bench import spec as S
 from bench.cli import main
 from bench.data import DATASETS, prepare
 from bench.errors import BenchError, DataError
-from bench.spec import DatasetSpec
+from bench.records import spec as S
+from bench.records.spec import DatasetSpec
 
 
 def _bench(capsys, *argv) -> tuple[int, str, str]:
@@ -60,7 +60,7 @@ def test_data_check_with_a_data_dir_that_does_not_exist_exits_2(capsys, tmp_path
 
 
 def test_full_skips_a_cell_whose_data_dir_does_not_exist(tmp_path):
-    from bench.full import dataset_available
+    from bench.grids.full import dataset_available
 
     why = dataset_available(DatasetSpec(name="cifar10", data_dir=str(tmp_path / "gone")))
     assert why.startswith("dataset.data_dir: received") and "does not exist" in why
@@ -152,9 +152,9 @@ def test_set_values_follow_the_same_rule():
     {"name": "triangular", "min_lr": 0.05, "max_lr": 0.2119, "step_size": 936, "mode": "exp_range", "gamma": 0.99},
 ])
 def test_schedule_png_title_lies_within_the_figure(policy):
-    from bench.plots import _plt, schedule_figure
-    from bench.schedules import make_schedule
-    from bench.spec import parse_policy
+    from bench.judging.plots import _plt, schedule_figure
+    from bench.records.schedules import make_schedule
+    from bench.records.spec import parse_policy
 
     p = parse_policy(policy)
     fig = schedule_figure(make_schedule(p, 200).table(), p)

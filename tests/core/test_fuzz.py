@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from bench import cli
-from bench import spec as S
 from bench.errors import BenchError
-from bench.rundir import TrainSummary, load_runs, write_meta, write_summary
+from bench.records import spec as S
+from bench.records.rundir import TrainSummary, load_runs, write_meta, write_summary
 
 SPEC_EXAMPLES = 400
 RUNDIR_EXAMPLES = 100

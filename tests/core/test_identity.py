@@ -1,14 +1,16 @@
-"""One experiment identity (bench.identity), read alike by every reader: compare, claims,
+"""One experiment identity (bench.records.identity), read alike by every reader: compare, claims,
 the report, export and bench full's made-once jobs."""
 
 import io
 
 import pytest
 
-from bench import claims, compare, identity, report, suites
-from bench import spec as S
-from bench.export import identity_tags
-from bench.rundir import load_runs
+from bench.grids import suites
+from bench.judging import claims, compare, report
+from bench.judging.export import identity_tags
+from bench.records import identity
+from bench.records import spec as S
+from bench.records.rundir import load_runs
 
 from rundirs import make_run
 
@@ -119,8 +121,9 @@ def test_bench_full_links_a_repeat_and_supersedes_an_older_version(tmp_path, bas
     """bench full's two moves on run directories: a job that repeats another's experiment gets
     a directory of its own holding the first's records (meta.json same_as); a completed run
     of an older numerics version moves to superseded/ (kept, never read) to be made again."""
-    from bench import full, numerics
-    from bench.rundir import read_meta, read_spec
+    from bench.grids import full
+    from bench.records import numerics
+    from bench.records.rundir import read_meta, read_spec
 
     def job(name, prov, seed=0):
         return suites.Job(name, "torch", seed, S.build({**base_spec, "name": name, "seed": seed, "provenance": prov}),

@@ -1,6 +1,6 @@
 """No import cycle among the project's modules, counting imports made inside functions.
 
-A cycle hidden in a function (``from bench.spec import x  # local: spec imports this
+A cycle hidden in a function (``from bench.records.spec import x  # local: spec imports this
 module``) still ties two modules together: neither can be read, tested or moved alone.
 Edges are the imports written in each module (``import a.b``, ``from a.b import c`` where
 ``a.b.c`` is a module or a name in ``a.b``); importing a submodule also runs its

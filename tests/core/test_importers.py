@@ -10,8 +10,8 @@ import sys
 import pytest
 import yaml
 
-from bench import importers
 from bench.errors import BenchError
+from bench.judging import importers
 
 from caffe_logs import write_caffe_log
 from common import REPO

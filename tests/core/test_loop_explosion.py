@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import loop
-from bench import spec as S
-from bench.compare import display, table
 from bench.data import Prepared
+from bench.judging.compare import display, table
+from bench.records import spec as S
+from bench.running import loop
 
 LOSSES = [2.3, 2.1, 1e25] + [1e6] * 37
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import loop
-from bench import spec as S
 from bench.data import Prepared
+from bench.records import spec as S
+from bench.running import loop
 
 HOST, DEVICE, EVAL, CKPT = 0.001, 0.010, 5.0, 2.0
 N_TRAIN, BATCH, STEPS, EVERY = 320, 32, 40, 10
@@ -34,7 +34,7 @@ class Clock:
 
 
 class FakeTrainer:
-    """Implements the parts of bench.registry.Trainer the loop uses, on the fake clock."""
+    """Implements the parts of bench.running.registry.Trainer the loop uses, on the fake clock."""
 
     rank = 0
 

@@ -4,9 +4,9 @@
 import numpy as np
 import pytest
 
-from bench import derive, lrfind
-from bench.discovery import pick
 from bench.errors import BenchError
+from bench.rates import derive, lrfind
+from bench.rates.discovery import pick
 
 # -- pure functions --------------------------------------------------------------------
 
@@ -97,7 +97,7 @@ def test_derivation_rules_exactly():
                                "mode": "triangular", "momentum": 0.9}
     assert r["one-cycle"] == {"name": "one-cycle", "min_lr": 0.01, "max_lr": 0.1, "tail": 0.1,
                               "max_momentum": 0.9, "min_momentum": 0.85}
-    from bench.schedules import POLICIES  # final_lr follows min_lr where the spec resolves
+    from bench.records.schedules import POLICIES  # final_lr follows min_lr where the spec resolves
 
     assert POLICIES["one-cycle"].model_validate(r["one-cycle"]).final_lr == pytest.approx(0.0001)
     s = derive.derive("smith", 0.01, 0.95, steps_per_epoch=100, k=2, clr_div=3)
@@ -110,7 +110,7 @@ def test_derivation_rules_exactly():
     with pytest.raises(ValueError, match="rule must be"):
         derive.derive("fastai", 0.01, 0.9, 100)
     # every derived policy validates as a spec policy
-    from bench.spec import parse_policy
+    from bench.records.spec import parse_policy
 
     for rule in derive.RULES:
         for pol in derive.derive(rule, 0.03, 0.9, 50).values():

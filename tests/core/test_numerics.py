@@ -1,13 +1,14 @@
-"""Numerics versions (bench/numerics.py): declared per backend, matched to the golden
+"""Numerics versions (bench/records/numerics.py): declared per backend, matched to the golden
 records, recorded in meta.json, read from the commit for older runs, and never pooled."""
 
 import subprocess
 
 import pytest
 
-from bench import claims, compare, numerics
 from bench.errors import BenchError
-from bench.rundir import load_runs
+from bench.judging import claims, compare
+from bench.records import numerics
+from bench.records.rundir import load_runs
 
 from common import REPO
 from rundirs import make_run

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench import report
-from bench import spec as S
-from bench.rundir import ReferenceSummary, RunWriter
+from bench.judging import report
+from bench.records import spec as S
+from bench.records.rundir import ReferenceSummary, RunWriter
 
 from rundirs import make_run
 
@@ -139,9 +139,11 @@ def _figure(monkeypatch, series):
         captured["fig"] = fig
         return path
 
-    monkeypatch.setattr(report, "save_png", fake_save)
-    monkeypatch.setattr(report._plt(), "close", lambda fig: None)
-    report.plot_group(("net", "data"), series, __import__("pathlib").Path("/tmp"))
+    from bench.judging.report import curves
+
+    monkeypatch.setattr(curves, "save_png", fake_save)
+    monkeypatch.setattr(curves._plt(), "close", lambda fig: None)
+    curves.plot_group(("net", "data"), series, __import__("pathlib").Path("/tmp"))
     return captured["fig"]
 
 

@@ -9,10 +9,10 @@ import math
 import pandas as pd
 import yaml
 
-from bench import spec as S
+from bench.records import spec as S
+from bench.records.rundir import TrainSummary, write_meta, write_summary
+from bench.records.schedules import label
 from bench.results import EVAL_COLUMNS, NUMERIC, RUN_COLUMNS, load
-from bench.rundir import TrainSummary, write_meta, write_summary
-from bench.schedules import label
 
 from common import REPO
 

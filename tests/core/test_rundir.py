@@ -1,4 +1,4 @@
-"""The run-directory records (bench/rundir.py): every committed run validates, every
+"""The run-directory records (bench/records/rundir.py): every committed run validates, every
 summary kind round-trips, and damaged directories are skipped with one warning each."""
 
 import io
@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from bench import rundir
+from bench.records import rundir
 
 from common import REPO
 from rundirs import make_run

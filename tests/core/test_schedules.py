@@ -1,4 +1,4 @@
-"""The learning-rate / momentum policies of bench/schedules.py.
+"""The learning-rate / momentum policies of bench/records/schedules.py.
 
 Expected values are worked out by hand from the papers' closed forms (written out in each
 test), never by calling the code under test. The comparisons with PyTorch's own schedulers
@@ -13,7 +13,7 @@ import pytest
 
 from bench.cli import main
 from bench.errors import SpecError, StepOutOfRange
-from bench.schedules import (
+from bench.records.schedules import (
     Constant,
     MultiStep,
     OneCycle,
@@ -525,7 +525,7 @@ def test_one_cycle_final_lr_above_min_lr_is_refused():
 
 def test_every_policy_labels_itself():
     """Tables and plots name a policy by its own label (no switch on names elsewhere)."""
-    from bench.schedules import POLICIES, label
+    from bench.records.schedules import POLICIES, label
 
     examples = {
         "constant": ({"lr": 0.05}, "constant 0.05"),

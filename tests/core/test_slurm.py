@@ -1,4 +1,4 @@
-"""bench/slurm.py and the SLURM side of bench full, without a scheduler: what a job asks
+"""bench/grids/slurm.py and the SLURM side of bench full, without a scheduler: what a job asks
 for, what a run records, the container command, the grid's status, the sacct filter.
 The real scheduler: cluster/check-slurm.sh (nox -s slurm), run by .ci/run."""
 
@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from bench import full, slurm
 from bench.errors import BenchError
-from bench.slurm import Container, Resources
+from bench.grids import full, slurm
+from bench.grids.slurm import Container, Resources
 
 from common import REPO, meta_of_a_fake_run
 
@@ -156,8 +156,8 @@ def test_run_job_in_a_container_with_a_relative_out(tmp_path, monkeypatch):
 
 
 def test_a_signal_delivered_twice_is_one_request():
-    from bench.loop import Stop
-    from bench.runner import _Signals
+    from bench.running.loop import Stop
+    from bench.running.runner import _Signals
 
     sig = _Signals(Stop())
     sig._handle(15, None)
@@ -236,7 +236,7 @@ def _run_dir(out, name, summary=None, checkpoint=False):
     (d / "spec.yaml").write_text(f"name: {cell}\nbackend: {backend}\nseed: 0\nnetwork: {{name: n}}\n"
                                  "dataset: {name: d}\npolicy: {name: p}\nbatch_size: 1\n")
     if summary:
-        from bench.rundir import TrainSummary, write_json
+        from bench.records.rundir import TrainSummary, write_json
 
         write_json(d / "summary.json", TrainSummary(run_id=name, status=summary, backend=backend, steps_done=1,
                                                     total_steps=1).model_dump(mode="json"))

@@ -6,8 +6,8 @@ import sys
 import pytest
 import yaml
 
-from bench import spec as S
 from bench.errors import BenchError, SpecError, SpecInvalid
+from bench.records import spec as S
 
 from common import REPO
 

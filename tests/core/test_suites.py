@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from bench import full, suites
 from bench.errors import BenchError
+from bench.grids import full, suites
 
 
 @pytest.mark.parametrize("name", ["fashion-mnist", "smith-topin", "paper"])

@@ -1,4 +1,4 @@
-"""Fair baselines (bench/tuning.py): the shipped grids, the tuning runs a suite expands into,
+"""Fair baselines (bench/rates/tuning.py): the shipped grids, the tuning runs a suite expands into,
 the choice on the validation split (never the test split), the judged runs and what the claims
 select. Framework-free: synthetic run directories stand in for the tuning runs; the real
 pipeline runs in tests/backends/torch/test_torch_full_tuning.py."""
@@ -9,10 +9,12 @@ import json
 
 import pytest
 
-from bench import claims, suites, tuning
-from bench import spec as S
 from bench.errors import BenchError
-from bench.rundir import RunWriter, TrainSummary, load_runs
+from bench.grids import suites
+from bench.judging import claims
+from bench.rates import tuning
+from bench.records import spec as S
+from bench.records.rundir import RunWriter, TrainSummary, load_runs
 
 from common import REPO
 from rundirs import make_run

@@ -19,7 +19,7 @@ SPEC = HERE / "spec.yaml"
 # clock readings: they differ between any two runs
 WALL_COLUMNS = ("wall_s", "train_wall_s", "eval_wall_s")
 SUMMARY_TIMES = ("images_per_s", "train_s", "eval_s", "checkpoint_s", "warmup_s", "finished_at",
-                 # the clock record (bench.clock): the machine's load, not the run's result
+                 # the clock record (bench.running.clock): the machine's load, not the run's result
                  "cpu_s", "cpu_threads", "cpu_share", "involuntary_switches", "cpu_wait_s", "cpu_wait_share",
                  "gpu_util", "gpu_processes",
                  "contended")
@@ -57,8 +57,8 @@ def canonical(run_dir: Path) -> dict[str, str]:
 
 def run_golden(backend: str, out: Path) -> Path:
     sys.path.insert(0, str(HERE.parent.parent))
-    from bench import runner
-    from bench import spec as S
+    from bench.records import spec as S
+    from bench.running import runner
 
     s = S.load(SPEC, sets=[f"backend={backend}"])
     run_dir, _, code = runner.run(s, out, progress=False)

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import yaml
 
-from bench import registry
-from bench.parity_tool import call
+from bench.running import registry
+from bench.running.parity_tool import call
 
 from common import REPO, needs_fmnist
 

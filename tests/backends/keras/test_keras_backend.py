@@ -11,8 +11,8 @@ tf = pytest.importorskip("tensorflow")
 
 from backends.keras.networks import AdaptiveAvgPool2D, TorchBatchNorm, build, count_trainable  # noqa: E402
 from backends.keras.trainer import KerasTrainer  # noqa: E402
-from bench import spec as S  # noqa: E402
-from bench.parity_tool import synthetic  # noqa: E402
+from bench.records import spec as S  # noqa: E402
+from bench.running.parity_tool import synthetic  # noqa: E402
 
 pytestmark = pytest.mark.keras
 
@@ -70,7 +70,7 @@ def _trainer(**over):
 
 def test_changing_lr_and_momentum_never_retrace():
     spec, t = _trainer()
-    from bench.schedules import make_schedule
+    from bench.records.schedules import make_schedule
 
     sched = make_schedule(spec.policy, 50)
     for s in range(20):
@@ -83,8 +83,8 @@ def test_changing_lr_and_momentum_never_retrace():
 
 
 def test_augmented_step_traces_once():
-    from bench import augment
-    from bench.spec import AugmentSpec
+    from bench.records.spec import AugmentSpec
+    from bench.running import augment
 
     spec, t = _trainer(dataset={"name": "fashion_mnist", "augment": {"flip": True, "shift": 2, "rotate": 10}})
     for s in range(5):
@@ -106,7 +106,7 @@ def test_weights_round_trip_and_zero_momentum_buffers():
 
 
 def test_range_test_restores_state_and_changes_decay_without_retracing():
-    from bench import lrfind
+    from bench.rates import lrfind
 
     spec, t = _trainer()
     data = synthetic((28, 28, 1), 10, n=64)

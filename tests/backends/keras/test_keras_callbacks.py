@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.errors import StepOutOfRange
-from bench.schedules import POLICIES
+from bench.records.schedules import POLICIES
 
 from common import REPO, needs_fmnist
 from policy_examples import EXAMPLES, bench_schedule, policy_data
@@ -91,8 +91,8 @@ def test_keras_sgd_is_refused_with_the_reason(float64):
 
 
 def test_the_policy_from_a_spec_file_or_a_run_directory():
-    from bench import spec as spec_mod
-    from bench.schedules import make_schedule
+    from bench.records import spec as spec_mod
+    from bench.records.schedules import make_schedule
 
     run = REPO / "results" / "runs" / "simple-cnn-fmnist-one-cycle-keras-s0-21624674"
     spec = spec_mod.load(run / "spec.yaml")
@@ -121,7 +121,7 @@ K = 16  # updates compared (of the schedule's 20: the rate and momentum move eve
 
 
 def _spec():
-    from bench import spec as spec_mod
+    from bench.records import spec as spec_mod
 
     return spec_mod.build({
         "name": "user-fit", "backend": "keras", "seed": 3, "precision": "float64", "device": "cpu",
@@ -134,10 +134,10 @@ def _spec():
 
 
 def _harness(spec, data):
-    """The harness's own Keras run: its trainer driven update by update by bench.updates."""
-    from bench import registry as backends
-    from bench.schedules import make_schedule
-    from bench.updates import Updates
+    """The harness's own Keras run: its trainer driven update by update by bench.running.updates."""
+    from bench.records.schedules import make_schedule
+    from bench.running import registry as backends
+    from bench.running.updates import Updates
 
     trainer = backends.load("keras").create_trainer(spec, data)
     initial = {k: v.copy() for k, v in trainer.get_weights().items()}

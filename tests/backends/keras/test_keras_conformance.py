@@ -1,4 +1,4 @@
-"""The Keras trainer fulfils the trainer contract (bench.registry.Trainer)."""
+"""The Keras trainer fulfils the trainer contract (bench.running.registry.Trainer)."""
 
 import pytest
 

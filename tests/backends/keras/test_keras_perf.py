@@ -10,8 +10,8 @@ import pytest
 os.environ["KERAS_BACKEND"] = "tensorflow"
 pytest.importorskip("keras")
 
-from bench import runner  # noqa: E402
-from bench import spec as S  # noqa: E402
+from bench.records import spec as S  # noqa: E402
+from bench.running import runner  # noqa: E402
 
 from common import REPO, needs_fmnist  # noqa: E402
 from resume_checks import rows  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 os.environ["KERAS_BACKEND"] = "tensorflow"
 pytest.importorskip("keras")
 
-from bench import runner  # noqa: E402
+from bench.running import runner  # noqa: E402
 
 from common import REPO, needs_fmnist  # noqa: E402
 from resume_checks import (  # noqa: E402

@@ -15,10 +15,10 @@ import yaml
 
 pytest.importorskip("torch")
 
-from bench import runner  # noqa: E402
-from bench import spec as S  # noqa: E402
-from bench.rundir import EVAL_COLUMNS, STEP_COLUMNS, find_runs  # noqa: E402
-from bench.schedules import make_schedule  # noqa: E402
+from bench.records import spec as S  # noqa: E402
+from bench.records.rundir import EVAL_COLUMNS, STEP_COLUMNS, find_runs  # noqa: E402
+from bench.records.schedules import make_schedule  # noqa: E402
+from bench.running import runner  # noqa: E402
 
 from common import REPO, needs_fmnist  # noqa: E402
 
@@ -162,8 +162,8 @@ def test_sigint_records_and_exits_4(tmp_path):
 
 def test_bench_smoke(tmp_path):
     """The default suite at budget smoke, every installed backend, each run in its own process."""
-    from bench import suites
-    from bench.registry import available
+    from bench.grids import suites
+    from bench.running.registry import available
 
     out = _bench("smoke", "--out", str(tmp_path))
     assert out.returncode == 0, out.stderr[-3000:]
@@ -171,7 +171,7 @@ def test_bench_smoke(tmp_path):
     runs = list(find_runs([tmp_path]))
     suite = suites.load("fashion-mnist")
     expected = suites.expand(suite, "smoke", available())
-    # and the tuned cell's judged runs, at the value its tuning runs chose (bench/tuning.py)
+    # and the tuned cell's judged runs, at the value its tuning runs chose (bench/rates/tuning.py)
     judged, _ = suites.judged(suite, "smoke", available(), None, tmp_path, [j for j in expected if j.role == "tune"])
     assert judged and len(runs) == len(expected) + len(judged)
     for b in available():
@@ -185,8 +185,8 @@ def test_augmentation_matches_reference():
     import torch
 
     from backends.torch.augment import shift_flip
-    from bench import augment
-    from bench.spec import AugmentSpec
+    from bench.records.spec import AugmentSpec
+    from bench.running import augment
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(16, 9, 7, 2), dtype=np.uint8)

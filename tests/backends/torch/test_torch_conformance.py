@@ -1,4 +1,4 @@
-"""The PyTorch trainer fulfils the trainer contract (bench.registry.Trainer)."""
+"""The PyTorch trainer fulfils the trainer contract (bench.running.registry.Trainer)."""
 
 import pytest
 

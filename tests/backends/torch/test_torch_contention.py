@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from bench import clock, runner  # noqa: E402
-from bench import spec as S  # noqa: E402
+from bench.records import spec as S  # noqa: E402
+from bench.running import clock, runner  # noqa: E402
 
 from common import needs_fmnist  # noqa: E402
 

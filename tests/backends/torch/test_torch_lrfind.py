@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from bench import lrfind
-from bench.discovery import pick
 from bench.errors import BenchError
+from bench.rates import lrfind
+from bench.rates.discovery import pick
 
 torch = pytest.importorskip("torch")
 
-from bench import discovery  # noqa: E402
-from bench import spec as S  # noqa: E402
+from bench.rates import discovery  # noqa: E402
+from bench.records import spec as S  # noqa: E402
 
 from common import needs_fmnist  # noqa: E402
 

@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from bench import runner  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
-from bench.rundir import find_runs  # noqa: E402
+from bench.records.rundir import find_runs  # noqa: E402
+from bench.running import runner  # noqa: E402
 
 from common import REPO, needs_fmnist  # noqa: E402
 from resume_checks import (  # noqa: E402

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.errors import BenchError, StepOutOfRange
-from bench.schedules import POLICIES
+from bench.records.schedules import POLICIES
 
 from common import REPO, needs_fmnist
 from policy_examples import EXAMPLES, bench_schedule, policy_data
@@ -57,8 +57,8 @@ def test_every_step_sets_bench_schedules_values(name):
 
 
 def test_the_policy_from_a_spec_a_file_a_run_directory_or_a_model():
-    from bench import spec as spec_mod
-    from bench.schedules import make_schedule
+    from bench.records import spec as spec_mod
+    from bench.records.schedules import make_schedule
 
     run = REPO / "results" / "runs" / "simple-cnn-fmnist-one-cycle-torch-s0-87761379"
     spec = spec_mod.load(run / "spec.yaml")
@@ -115,7 +115,7 @@ def test_state_dict_saves_as_plain_data_and_resumes(tmp_path):
 
 
 def _spec(form: str, decay_all: bool):
-    from bench import spec as spec_mod
+    from bench.records import spec as spec_mod
 
     return spec_mod.build({
         "name": "user-loop", "backend": "torch", "seed": 3, "precision": "float64", "device": "cpu",
@@ -131,10 +131,10 @@ K = 16  # updates compared (of the schedule's 20: the rate rises, then falls)
 
 
 def _harness(spec, data):
-    """The harness's own run: its trainer driven update by update by bench.updates."""
-    from bench import registry as backends
-    from bench.schedules import make_schedule
-    from bench.updates import Updates
+    """The harness's own run: its trainer driven update by update by bench.running.updates."""
+    from bench.records.schedules import make_schedule
+    from bench.running import registry as backends
+    from bench.running.updates import Updates
 
     trainer = backends.load("torch").create_trainer(spec, data)
     # copies: in float64 on the CPU, get_weights' arrays can share memory with the live parameters

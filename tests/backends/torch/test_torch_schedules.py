@@ -1,4 +1,4 @@
-"""The policies of bench/schedules.py against ``torch.optim.lr_scheduler`` where their
+"""The policies of bench/records/schedules.py against ``torch.optim.lr_scheduler`` where their
 semantics match (OneCycleLR, CyclicLR, MultiStepLR), stepped per batch."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from bench.schedules import MultiStep, OneCycle, Triangular, make_schedule
+from bench.records.schedules import MultiStep, OneCycle, Triangular, make_schedule
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch

@@ -13,7 +13,7 @@ pytest.importorskip("keras")
 
 from backends.keras.perf import compare_with_fit  # noqa: E402
 from bench import data as datasets  # noqa: E402
-from bench import spec as S  # noqa: E402
+from bench.records import spec as S  # noqa: E402
 
 from common import REPO, needs_fmnist  # noqa: E402
 

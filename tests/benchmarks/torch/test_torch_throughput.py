@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 
 from backends.torch.perf import compare_with_raw  # noqa: E402
 from bench import data as datasets  # noqa: E402
-from bench import spec as S  # noqa: E402
+from bench.records import spec as S  # noqa: E402
 
 from common import REPO, needs_fmnist  # noqa: E402
 

@@ -1,0 +1,1 @@
+"""Launching grids: suites as data, bench full, SLURM."""

@@ -1,0 +1,1 @@
+"""Judging: claims and their verdicts, the report, compare tables, plots, export, importers."""

@@ -1,0 +1,1 @@
+"""Choosing rates: the LR range test and sweeps, the derivation rules, the fair-baseline tuning."""
