@@ -43,26 +43,24 @@ def _identity(run) -> dict:
     from bench.records.numerics import version_of
     from bench.records.schedules import label
 
-    spec, summary = run.spec, run.summary
-    provenance = spec.get("provenance")
+    h, summary = run.head, run.summary
     budget = summary.get("total_steps")
     if budget is None:  # a record that does not say: the spec's budget when it is in steps
-        budget = (spec.get("budget") or {}).get("steps") if isinstance(spec.get("budget"), dict) else None
-    policy = spec.get("policy") or {}
+        budget = (h.budget or {}).get("steps")
     return {
         "run_id": run.path.name,
         "run_dir": str(run.path),
-        "backend": summary.get("backend") or spec.get("backend"),
-        "seed": spec.get("seed"),
-        "network": (spec.get("network") or {}).get("name"),
-        "dataset": (spec.get("dataset") or {}).get("name"),
-        "policy": label(policy),
-        "policy_name": policy.get("name"),
-        "rule": provenance.get("rule") if isinstance(provenance, dict) else None,
+        "backend": summary.get("backend") or h.backend,
+        "seed": h.seed,
+        "network": h.network.name,
+        "dataset": h.dataset.name,
+        "policy": label(h.policy_data),
+        "policy_name": h.policy.name,
+        "rule": h.rule,
         "budget": budget,
         "kind": summary.get("kind"),
         "status": summary.get("status"),
-        "experiment": experiment_key(spec),
+        "experiment": experiment_key(run.spec),
         "numerics": version_of(run).version,
     }
 

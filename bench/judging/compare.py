@@ -33,11 +33,6 @@ def policy_label(p: dict) -> str:
     return label(p)
 
 
-def dataset_label(d: dict) -> str:
-    extra = f" n={d['train_size']}" if d.get("train_size") else ""
-    return d["name"] + extra
-
-
 def runs_frame(paths, stream=None) -> pd.DataFrame:
     """One row per complete training run (:func:`bench.records.rundir.load_runs`, which names every
     directory it skips in a warning), with its experiment (:func:`bench.records.identity.experiment_key`),
@@ -49,11 +44,11 @@ def runs_frame(paths, stream=None) -> pd.DataFrame:
     _, repeats = distinct(runs)
     firsts = {}
     for run in runs:
-        k = (experiment_key(run.spec), run.summary.backend, numerics.version_of(run).version, run.spec.get("seed"))
+        k = (experiment_key(run.spec), run.summary.backend, numerics.version_of(run).version, run.head.seed)
         firsts.setdefault(k, run.path.name)
         try:
             row = _row(run)
-        except (KeyError, TypeError, AttributeError) as e:  # a spec.yaml edited by hand
+        except (KeyError, TypeError, AttributeError, ValueError) as e:  # a spec.yaml edited by hand
             rundir.warn_skip(stream, "unreadable", run.path, f"spec.yaml: {type(e).__name__}: {e}")
             continue
         row["repeat_of"] = firsts[k] if any(run is r for r in repeats) else ""
@@ -65,23 +60,23 @@ def runs_frame(paths, stream=None) -> pd.DataFrame:
 
 
 def _row(run: rundir.Run) -> dict:
-    spec, s = run.spec, run.summary
+    h, s = run.head, run.summary
     v = numerics.version_of(run)
     try:
         commit = run.meta.get("git_commit") or ""
     except rundir.UNREADABLE:
         commit = ""
     row = {
-        "run_dir": str(run.path), "experiment": experiment_key(spec), "cell": spec.get("name", ""),
+        "run_dir": str(run.path), "experiment": experiment_key(run.spec), "cell": h.name,
         "numerics": v.version if v.version is not None else math.nan, "numerics_from": v.how,
-        "git_commit": commit, "network": spec["network"]["name"],
-        "dataset": dataset_label(spec["dataset"]), "policy": policy_label(spec["policy"]),
-        "batch_size": spec["batch_size"], "budget": s.total_steps,
-        "backend": s.backend, "seed": spec["seed"], "status": s.status,
+        "git_commit": commit, "network": h.network.name,
+        "dataset": h.dataset.label(), "policy": policy_label(h.policy_data),
+        "batch_size": h.batch_size, "budget": s.total_steps,
+        "backend": s.backend, "seed": h.seed, "status": s.status,
         "final_acc": s.final_test_acc, "best_acc": max((e.acc for e in periodic(run.evals)[1]), default=math.nan),
         "images_per_s": s.images_per_s, "train_s": s.train_s, "exploded_at": s.get("exploded_at"),
         "cpu_share": s.get("cpu_share"), "contended": s.get("contended"),
-        "evaluated_on": periodic_split(e.split for e in run.evals), "role": role(spec),
+        "evaluated_on": periodic_split(e.split for e in run.evals), "role": role(h),
     }
     for t, hit in s.targets.items():  # never reached: no number, reached_t says so
         row[f"steps_to_{t}"] = math.nan if hit is None else hit.step
@@ -90,17 +85,15 @@ def _row(run: rundir.Run) -> dict:
     return row
 
 
-def role(spec: dict) -> str:
-    """What a run is for, where its spec's provenance says: ``tuning`` (a grid value of a tuned
-    cell, evaluated on the validation split), ``tuned by <metric>`` (a judged run at the value a
-    grid chose), else empty."""
-    p = spec.get("provenance")
-    if not isinstance(p, dict):
-        return ""
-    if p.get("rule") == "tune-grid":
+def role(head) -> str:
+    """What a run is for, where its spec's provenance says (``head``: a
+    :class:`bench.records.specview.SpecHead`): ``tuning`` (a grid value of a tuned cell,
+    evaluated on the validation split), ``tuned by <metric>`` (a judged run at the value a grid
+    chose), else empty."""
+    if head.rule == "tune-grid":
         return "tuning"
-    if p.get("rule") == "grid-best":
-        return f"tuned by {p.get('metric_label') or 'a grid'}"
+    if head.rule == "grid-best":
+        return f"tuned by {head.provenance.get('metric_label') or 'a grid'}"
     return ""
 
 

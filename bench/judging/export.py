@@ -357,7 +357,7 @@ def export_mllog(runs: Iterable[Run], out: str | Path) -> list[Path]:
 
 
 def _mllog_run(ml, C, run: Run) -> None:
-    spec, summary = run.spec, run.summary
+    summary = run.summary
     t0 = start_time(run)
     steps, evals = step_rows(run), eval_rows(run)
 
@@ -367,8 +367,8 @@ def _mllog_run(ml, C, run: Run) -> None:
     ml.start(key=C.RUN_START, time_ms=ms(0), metadata={"run_id": run.path.name, "kind": summary.kind,
                                                        "backend": summary.get("backend"),
                                                        "time_convention": TIME_CONVENTION})
-    opt = spec.get("optimizer") or {}
-    policy = spec.get("policy") or {}
+    opt = run.head.optimizer or {}
+    policy = run.head.policy_data
     try:
         data = run.meta.data
     except UNREADABLE:
@@ -376,7 +376,7 @@ def _mllog_run(ml, C, run: Run) -> None:
     decay = opt.get("weight_decay")
     if decay is None and opt.get("l2") is not None:
         decay = 2 * opt["l2"]  # l2 = x is weight_decay = 2x (docs/contract.md)
-    events = [(C.SEED, spec.get("seed")), (C.GLOBAL_BATCH_SIZE, spec.get("batch_size")),
+    events = [(C.SEED, run.head.seed), (C.GLOBAL_BATCH_SIZE, run.head.batch_size),
               (C.TRAIN_SAMPLES, data.train if data else None),
               (C.EVAL_SAMPLES, data.test if data else None),
               (C.OPT_NAME, opt.get("name", "sgd")), (C.OPT_BASE_LR, _peak_lr(policy)),

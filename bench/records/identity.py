@@ -143,7 +143,7 @@ def distinct(runs: Iterable, key: Callable[[Any], Any] | None = None) -> tuple[l
 
     kept, repeats, seen = [], [], set()
     for r in runs:
-        k = (experiment_key(r.spec), r.summary.backend, version_of(r).version, r.spec.get("seed"),
+        k = (experiment_key(r.spec), r.summary.backend, version_of(r).version, r.head.seed,
              r.summary.kind, key(r) if key else None)
         if k in seen:
             repeats.append(r)

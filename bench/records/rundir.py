@@ -28,6 +28,7 @@ import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bench.errors import BenchError
+from bench.records.specview import SpecHead
 
 STEP_COLUMNS = ("step", "epoch", "lr", "momentum", "train_loss", "train_acc", "wall_s")
 # evals.csv: loss and accuracy on the row's split (test, eval, val). Before records schema 2
@@ -514,29 +515,6 @@ def read_evals(run_dir: str | Path) -> list[EvalPoint]:
                 for r in csv.DictReader(f)]
 
 
-class _Named(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    name: str
-
-
-class _DatasetHead(_Named):
-    train_size: int | None = None
-
-
-class SpecHead(BaseModel):
-    """What every reader relies on in a run's spec.yaml, checked when a run is loaded (an
-    imported run's spec need not be one this harness runs, so the rest is not checked)."""
-
-    model_config = ConfigDict(extra="allow")
-    name: str
-    backend: str
-    seed: int
-    network: _Named
-    dataset: _DatasetHead
-    policy: _Named
-    batch_size: Annotated[int, Field(ge=1)]
-
-
 def read_spec(run_dir: str | Path) -> dict:
     """The run's spec.yaml as data; :class:`RecordError` names the field of one that lacks
     what readers rely on (:class:`SpecHead`)."""
@@ -560,6 +538,12 @@ class Run:
     spec: dict  # spec.yaml as data
     summary: Summary
     evals: list[EvalPoint]  # read with the summary: a damaged evals.csv skips the run at loading
+
+    @cached_property
+    def head(self) -> SpecHead:
+        """The spec as readers see it, typed (:class:`bench.records.specview.SpecHead`):
+        ``run.head.network.name``, ``run.head.dataset.train_size``, ``run.head.policy_data``."""
+        return SpecHead.model_validate(self.spec)
 
     @cached_property
     def meta(self) -> Meta:

@@ -78,3 +78,18 @@ def test_layers_are_folders():
         assert (REPO / "bench" / layer / "__init__.py").is_file(), layer
     flat = sorted(p.name for p in (REPO / "bench").glob("*.py"))
     assert flat == ["__init__.py", "__main__.py", "errors.py", "results.py"], flat
+
+
+def test_readers_use_the_typed_spec_view():
+    """The judging half reads a run's spec through run.head (bench/records/specview.py), not
+    by raw dictionary look-ups that break silently when a key moves (the importers, which
+    write specs, are the exception)."""
+    raw = re.compile(r"""\bspec\[["']|\bspec\.get\(["']""")
+    found = []
+    for p in [*(REPO / "bench" / "judging").rglob("*.py"), REPO / "bench" / "results.py"]:
+        if p.name == "importers.py":
+            continue
+        for i, line in enumerate(p.read_text().splitlines(), 1):
+            if raw.search(line):
+                found.append(f"{p.relative_to(REPO)}:{i}: {line.strip()}")
+    assert not found, "\n".join(found)

@@ -45,7 +45,7 @@ def mixed_keys(runs: list[Run], selector: Selector, pooled_backends: bool = Fals
     spec_pooled = {k[len("spec."):] for k in pooled if k.startswith("spec.")}
     out = {f"spec.{k}": v for k, v in identity.differing([r.spec for r in runs], spec_pooled).items()}
     if not pooled_backends and "spec.backend" not in pooled:
-        backends = sorted({json.dumps(r.spec.get("backend")) for r in runs})
+        backends = sorted({json.dumps(r.head.backend) for r in runs})
         if len(backends) > 1:
             out["spec.backend"] = backends
     kinds = sorted({json.dumps(r.summary.kind) for r in runs})
@@ -68,15 +68,14 @@ def eval_set(run: Run) -> str:
         data = run.meta.data
     except UNREADABLE:
         pass
-    ds = run.spec.get("dataset")
-    ds = ds if isinstance(ds, dict) else {}
+    ds = run.head.dataset
     if split == "val":
-        n = (data.val if data else None) or ds.get("val_size")
+        n = (data.val if data else None) or ds.val_size
         return f"validation split ({n} training images held out)" if n else "validation split"
     if split == "eval":
-        n = (data.eval if data else None) or ds.get("eval_size")
+        n = (data.eval if data else None) or ds.eval_size
         return f"eval subset ({n} test images)" if n else "eval subset (size not recorded)"
-    n = (data.test if data else None) or ds.get("test_size")
+    n = (data.test if data else None) or ds.test_size
     return f"test split ({n} images)" if n else "test split (size not recorded)"
 
 
@@ -96,9 +95,8 @@ def _trained_to(run: Run) -> int:
 
 
 def _eval_every(run: Run, pts: list[EvalPoint]) -> int:
-    e = run.spec.get("eval_every")
-    if isinstance(e, int) and e > 0:
-        return e
+    if run.head.eval_every:
+        return run.head.eval_every
     gaps = [b.step - a.step for a, b in zip(pts, pts[1:], strict=False) if b.step > a.step]
     return min(gaps) if gaps else 1
 

@@ -113,16 +113,16 @@ def baseline_words(check: Check, group: dict[str, list[Run]]) -> str:
         return check.baseline
     from bench.records.schedules import label
 
-    labels = sorted({label(r.spec["policy"]) for r in runs if isinstance(r.spec.get("policy"), dict)})
+    labels = sorted({label(r.head.policy_data) for r in runs})
     words = f"{check.baseline}: {', '.join(labels)}"
-    prov = runs[0].spec.get("provenance") or {}
-    if isinstance(prov, dict) and prov.get("rule") == "grid-best":
+    prov = runs[0].head.provenance or {}
+    if prov.get("rule") == "grid-best":
         grid = prov.get("chosen_from") or []
         seeds = prov.get("tuning_seeds") or []
         split = prov.get("split", "val")
         words += (f" (best of {len(grid)} on the {split} split by {prov.get('metric_label', 'the claim metric')}, "
                   f"tuning seeds {', '.join(map(str, seeds))})")
-    elif isinstance(prov, dict) and prov.get("c") is not None:
+    elif prov.get("c") is not None:
         words += f" (c = {prov['c']:g})"
     return words
 

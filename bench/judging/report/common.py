@@ -3,11 +3,13 @@ reads, numbers and counts in words."""
 
 from __future__ import annotations
 
+from bench.records import identity
 from bench.records.rundir import UNREADABLE
 
 
 def _is_tuning(run) -> bool:
-    return any(e.split == "val" for e in run.evals)
+    """A tuning run: its periodic evaluations are on the validation split (bench.records.identity)."""
+    return identity.periodic_split(e.split for e in run.evals) == "val"
 
 
 
@@ -25,7 +27,7 @@ def _meta(run):
 def _num_classes(run) -> int | None:
     from bench.data import DATASETS
 
-    ds = (run.spec.get("dataset") or {}).get("name")
+    ds = run.head.dataset.name
     return DATASETS[ds].num_classes if ds in DATASETS else None
 
 

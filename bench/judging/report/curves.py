@@ -26,16 +26,16 @@ def _curves(runs):
         s = r.summary
         if s.kind not in ("train", "reference") or not r.evals or s.status == "interrupted" or _is_tuning(r):
             continue
-        spec = r.spec
+        h = r.head
         spe = s.steps_per_epoch or 0
         pts = r.evals  # the periodic evaluations, then the final one (whole test split)
         steps = np.array([e.step for e in pts], float)
         acc = np.array([e.acc for e in pts], float)
         secs = np.array([np.nan if e.train_s is None else e.train_s for e in pts], float)
         epochs = steps / spe if spe else np.full_like(steps, np.nan)
-        key = (spec["network"]["name"], compare_mod.dataset_label(spec["dataset"]))
-        pol = compare_mod.policy_label(spec["policy"]) + (f" [{spec['name']}]" if s.kind == "reference" else "")
-        pkey = yaml.safe_dump(spec.get("policy"), sort_keys=True)  # hashable
+        key = (h.network.name, h.dataset.label())
+        pol = compare_mod.policy_label(h.policy_data) + (f" [{h.name}]" if s.kind == "reference" else "")
+        pkey = yaml.safe_dump(h.policy_data, sort_keys=True)  # hashable
         groups[key][(pol, s.backend, pkey, s.total_steps)].append((steps, epochs, secs, acc, r))
     return groups
 

@@ -26,15 +26,15 @@ def limits_section(runs, rows, log, checks) -> list[str]:
     subsets: dict[tuple[str, int], list] = {}
     whole = set()  # networks with runs on the whole training split
     for r in ours:
-        size = (r.spec.get("dataset") or {}).get("train_size")
+        size = r.head.dataset.train_size
         if size:
-            subsets.setdefault((r.spec["network"]["name"], size), []).append(r)
+            subsets.setdefault((r.head.network.name, size), []).append(r)
         else:
-            whole.add(r.spec["network"]["name"])
+            whole.add(r.head.network.name)
     if subsets:
         parts = []
         for (net, size), rs in sorted(subsets.items(), key=str):
-            names = sorted({x.spec["name"] for x in rs})
+            names = sorted({x.head.name for x in rs})
             stem = os.path.commonprefix(names)
             cells = (", ".join(names) if len(names) <= 3
                      else f"{len(names)} cells" + (f", {stem}*" if len(stem) > 3 else ""))
@@ -43,13 +43,13 @@ def limits_section(runs, rows, log, checks) -> list[str]:
         lines.append("- **Subsets.** Trained on part of the training split: " + "; ".join(parts) + "."
                      + (f" The other runs of {', '.join(rest)} train on the whole training split." if rest else "")
                      + " Tuning runs hold out a validation split too.")
-    datasets = {(r.spec.get("dataset") or {}).get("name") for r in ours}
+    datasets = {r.head.dataset.name for r in ours}
     if ours and datasets <= {"fashion_mnist"}:
         lines.append("- **Fashion-MNIST stands in for CIFAR-10.** The papers' claims are about CIFAR-10, Flowers 17 "
                      "and TinyImageNet; our runs are on Fashion-MNIST (28x28 greyscale, 10 classes), which the "
                      "simple CNN learns in a few epochs. Our FM claims say what holds there, not what holds on CIFAR.")
-    single = sorted({r.spec["name"] for r in ours if not _is_tuning(r)
-                     and sum(1 for q in ours if q.spec["name"] == r.spec["name"]
+    single = sorted({r.head.name for r in ours if not _is_tuning(r)
+                     and sum(1 for q in ours if q.head.name == r.head.name
                              and q.summary.backend == r.summary.backend) == 1})
     if single:
         lines.append(f"- **Single seeds.** {', '.join(single)}: one run per backend (a CPU budget); no claim is "

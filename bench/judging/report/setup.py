@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.judging import compare as compare_mod
 from bench.judging.report.common import _fmt_int, _is_tuning, _meta, _range_words, _seed_words
 from bench.records import identity
 
@@ -44,10 +43,10 @@ def _networks(ours) -> list[str]:
     nets = defaultdict(set)
     params = {}
     for r in ours:
-        nets[r.spec["network"]["name"]].add(r.summary.backend)
+        nets[r.head.network.name].add(r.summary.backend)
         m = _meta(r)
         if m is not None and m.trainable_params:
-            params.setdefault(r.spec["network"]["name"], m.trainable_params)
+            params.setdefault(r.head.network.name, m.trainable_params)
     lines += ["**Networks.** " + "; ".join(
         f"{n} ({_fmt_int(params.get(n))} trainable parameters; {', '.join(sorted(b))})" for n, b in sorted(nets.items()))
         + ".", ""]
@@ -63,17 +62,16 @@ def _data_table(judged, tune) -> list[str]:
     for r in judged + tune:
         m = _meta(r)
         d = m.data if m is not None else None
-        ds = r.spec["dataset"]
+        ds, net = r.head.dataset, r.head.network.name
         spe = r.summary.steps_per_epoch
-        key = (r.spec["network"]["name"], compare_mod.dataset_label(ds), _is_tuning(r), r.summary.total_steps,
-               r.spec["batch_size"])
+        key = (net, ds.label(), _is_tuning(r), r.summary.total_steps, r.head.batch_size)
         if key in rows:
             continue
         split = identity.periodic_split(e.split for e in r.evals)
-        rows[key] = [r.spec["network"]["name"], ds["name"], _fmt_int(d.train if d else ds.get("train_size")),
-                     _fmt_int(d.val) if d else str(ds.get("val_size", 0)), _fmt_int(d.test if d else ds.get("test_size")),
-                     {"val": "validation split", "eval": f"eval subset ({_fmt_int(d.eval if d else ds.get('eval_size'))})",
-                      "test": "whole test split"}[split], r.spec["batch_size"], _fmt_int(r.summary.total_steps),
+        rows[key] = [net, ds.name, _fmt_int(d.train if d else ds.train_size),
+                     _fmt_int(d.val) if d else str(ds.val_size or 0), _fmt_int(d.test if d else ds.test_size),
+                     {"val": "validation split", "eval": f"eval subset ({_fmt_int(d.eval if d else ds.eval_size)})",
+                      "test": "whole test split"}[split], r.head.batch_size, _fmt_int(r.summary.total_steps),
                      f"{r.summary.total_steps / spe:.3g}" if spe and r.summary.total_steps else "?",
                      "tuning" if _is_tuning(r) else "judged"]
     lines += ["**Data, sizes and budgets** (images; steps are optimizer updates; the final evaluation of every "
@@ -89,14 +87,14 @@ def _seeds(judged, tune) -> list[str]:
     lines: list[str] = []
     by_b = defaultdict(lambda: {"judged": set(), "tuning": set(), "n": 0, "nt": 0})
     for r in judged:
-        by_b[r.summary.backend]["judged"].add(int(r.spec["seed"]))
+        by_b[r.summary.backend]["judged"].add(r.head.seed)
         by_b[r.summary.backend]["n"] += 1
     for r in tune:
-        by_b[r.summary.backend]["tuning"].add(int(r.spec["seed"]))
+        by_b[r.summary.backend]["tuning"].add(r.head.seed)
         by_b[r.summary.backend]["nt"] += 1
     per_cell = defaultdict(lambda: defaultdict(int))
     for r in judged:
-        per_cell[r.summary.backend][r.spec["name"]] += 1
+        per_cell[r.summary.backend][r.head.name] += 1
     lines += ["**Seeds per backend.** " + "; ".join(
         f"{b}: {v['n']} judged runs on seeds {_seed_words(v['judged'])} "
         f"({_range_words(per_cell[b].values())} per cell)"
@@ -138,9 +136,8 @@ def _rates(judged, choices) -> list[str]:
     lines: list[str] = []
     prov = Counter()
     for r in judged:
-        p = r.spec.get("provenance") or {}
-        if isinstance(p, dict):
-            prov[(p.get("tuned_by"), p.get("c"), p.get("rule"))] += 1
+        p = r.head.provenance or {}
+        prov[(p.get("tuned_by"), p.get("c"), p.get("rule"))] += 1
     said = []
     for (by, c, rule), n in sorted(prov.items(), key=lambda kv: str(kv[0])):
         if c is None and rule is None:

@@ -61,7 +61,7 @@ ARM_NAMES = {"a": "A", "b": "B", "c": "C", "d": "D"}
 def caveats(check, arms: dict[str, list]) -> list[str]:
     """What a reader should know before citing the verdict, found from the arms' specs and data."""
     out = []
-    names = {k: f"{ARM_NAMES[k]} ({', '.join(sorted({compare_mod.policy_label(r.spec['policy']) for r in rs}))})"
+    names = {k: f"{ARM_NAMES[k]} ({', '.join(sorted({compare_mod.policy_label(r.head.policy_data) for r in rs}))})"
              for k, rs in arms.items() if rs}
     # spec differences between the compared arms (A vs B; C vs D)
     for x, y in (("a", "b"), ("c", "d")):
@@ -84,7 +84,7 @@ def caveats(check, arms: dict[str, list]) -> list[str]:
         n = len(rs)
         if n == 1:
             out.append(f"{names[k]} is a single run: no error control, a coin toss under the null.")
-        sizes = {(r.spec.get("dataset") or {}).get("train_size") for r in rs}
+        sizes = {r.head.dataset.train_size for r in rs}
         sizes.discard(None)
         if sizes:
             out.append(f"{names[k]} trained on a subset of {', '.join(_fmt_int(s) for s in sorted(sizes))} "
@@ -108,7 +108,7 @@ def caveats(check, arms: dict[str, list]) -> list[str]:
                                key=lambda x: x[0])
             if crossings:
                 step, run = crossings[(len(crossings) - 1) // 2]
-                cadence = run.spec.get("eval_every") if isinstance(run.spec.get("eval_every"), int) else 100
+                cadence = run.head.eval_every or 100
                 drop = _rate_drop(run, step, cadence)
                 if drop:
                     hi, lo, at = drop
@@ -202,10 +202,10 @@ def authors_logs_section(rows, checks, runs) -> list[str]:
     if not refs:
         return lines + ["No imported reference runs in these folders (bench import caffe-log; docs/reproducing.md).", ""]
     table = []
-    for r in sorted(refs, key=lambda r: r.spec.get("name", "")):
+    for r in sorted(refs, key=lambda r: r.head.name):
         t = {k: (None if v is None else v.step) for k, v in r.summary.targets.items()}
-        table.append([r.spec.get("name"), r.summary.backend, compare_mod.policy_label(r.spec["policy"]),
-                      _fmt_int(r.summary.total_steps), r.spec.get("batch_size"),
+        table.append([r.head.name, r.summary.backend, compare_mod.policy_label(r.head.policy_data),
+                      _fmt_int(r.summary.total_steps), r.head.batch_size,
                       "" if r.summary.final_test_acc is None else f"{r.summary.final_test_acc:.4f}",
                       "; ".join(f"{k}: {'never' if v is None else f'{v:,}'}" for k, v in t.items()),
                       "" if r.summary.train_s is None else f"{r.summary.train_s / 3600:.1f} h"])
