@@ -65,7 +65,7 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation /tmp/src \
     && rm -rf /tmp/src \
     && BENCH_OFFLINE=1 XDG_CACHE_HOME=/tmp/bench-cache bench data check fashion_mnist \
     && rm -rf /tmp/bench-cache
-# identity (last, so a new commit rebuilds only these layers): read into meta.json by bench/running/provenance.py
+# identity (last, so a new commit rebuilds only these layers): read into meta.json by bench/provenance.py
 ARG BASE_IMAGE
 ARG BASE_DIGEST=""
 ARG GIT_COMMIT=unknown
