@@ -150,6 +150,14 @@ def _stats(r: pd.DataFrame, targets: list[str]) -> dict:
     return row
 
 
+def _roles(runs: pd.DataFrame, experiment: str) -> str:
+    """What the experiment's runs are for (:func:`role`), every one named where two cells that
+    chose the same value by different metrics share the experiment."""
+    if "role" not in runs:
+        return ""
+    return "; ".join(sorted({r for r in runs.loc[runs["experiment"] == experiment, "role"] if isinstance(r, str) and r}))
+
+
 def _cells(runs: pd.DataFrame, experiment: str, backend: str, version) -> str:
     """The suite cells (spec names) whose runs are this experiment, backend and version,
     repeats included: one experiment read by two cells names both."""
@@ -192,7 +200,7 @@ def table(runs: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
                 r = gb[gb["numerics"].isna()] if pd.isna(v) else gb[gb["numerics"] == v]
                 row = {"experiment": first["experiment"], "network": first["network"], "dataset": first["dataset"],
                        "policy": first["policy"], "batch_size": int(first["batch_size"]), "budget": first["budget"],
-                       "evaluated_on": first.get("evaluated_on", "test"), "role": first.get("role", ""),
+                       "evaluated_on": first.get("evaluated_on", "test"), "role": _roles(all_runs, first["experiment"]),
                        "cells": _cells(all_runs, first["experiment"], b, v),
                        "backend": b, "numerics": v, "current": i == 0, "code": _code(r, b), **_stats(r, targets)}
                 mean, n_acc = row["final_acc_mean"], row["final_acc_n"]

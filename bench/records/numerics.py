@@ -157,6 +157,9 @@ def code_words(runs) -> str:
         by.setdefault((v.backend, v.version), set()).add(commit or "?")
     parts = []
     for (b, v), commits in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1)):
+        if declared(b) is None:  # an imported log (caffe, keras-csv): another tool's arithmetic
+            parts.append(f"{b} log (imported)")
+            continue
         cs = sorted(commits)
         shown = ", ".join(cs[:3]) + (f" and {len(cs) - 3} more" if len(cs) > 3 else "")
         parts.append(f"{b} numerics {'?' if v is None else v} @ {shown}")

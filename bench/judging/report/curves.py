@@ -12,6 +12,7 @@ import yaml
 from bench.judging import compare as compare_mod
 from bench.judging.plots import _plt, save_png
 from bench.judging.report.common import _is_tuning
+from bench.records import identity
 from bench.records.rundir import UNREADABLE
 
 SPARSE = 10  # a run with fewer evaluations than this is drawn with markers (no trend between points)
@@ -20,9 +21,10 @@ LOG_LR = 10.0  # peaks of the learning rate this many times apart: the rate pane
 
 def _curves(runs):
     """(network, dataset) -> (policy label, backend, policy yaml, total steps) -> list of runs'
-    (steps, epochs, seconds, acc) arrays, and the learning rate each run trained with."""
+    (steps, epochs, seconds, acc) arrays, and the learning rate each run trained with; a run
+    that repeats another's experiment and seed (two cells read it) is drawn once."""
     groups = defaultdict(lambda: defaultdict(list))
-    for r in runs:
+    for r in identity.distinct(runs)[0]:
         s = r.summary
         if s.kind not in ("train", "reference") or not r.evals or s.status == "interrupted" or _is_tuning(r):
             continue
