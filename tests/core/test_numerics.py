@@ -117,3 +117,18 @@ def test_the_runner_records_the_version():
 
     meta = meta_of_a_fake_run()
     assert meta["numerics_version"] == numerics.current("torch") and meta["harness_version"]
+
+
+def test_the_committed_quick_suite_is_one_version_per_backend():
+    """results/full-fashion-mnist-quick after the rerun under one code version: each experiment
+    has one row per backend with all its seeds (the keras arms were split 2 + 3 by code
+    version before), and no verdict needs --pool-numerics."""
+    import pandas as pd
+
+    tab = pd.read_csv(REPO / "results" / "full-fashion-mnist-quick" / "compare.csv")
+    judged = tab[(tab["evaluated_on"] != "val") & tab["network"].eq("simple_cnn")]
+    assert judged["current"].all() and set(judged.groupby("backend")["numerics"].unique().map(tuple)) == {(3,), (4,)}
+    assert (judged.groupby(["experiment", "backend"]).size() == 1).all()
+    assert set(judged["n"]) == {5}, judged[["cells", "backend", "n"]]
+    runs = load_runs([REPO / "results" / "full-fashion-mnist-quick"])
+    assert not numerics.mixed(runs)
