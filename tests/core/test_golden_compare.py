@@ -38,7 +38,7 @@ def test_rounding_in_early_losses_and_anything_late_agrees():
     got = _edit_row(got, 40, "train_acc", lambda v: "0.5")
     assert disagreements("steps.csv", steps, got) == []
     evals = _text("evals.csv")
-    assert disagreements("evals.csv", evals, _edit_row(evals, 2, "test_acc", lambda v: "0.9")) == []
+    assert disagreements("evals.csv", evals, _edit_row(evals, 2, "acc", lambda v: "0.9")) == []
 
 
 @pytest.mark.parametrize("row,column,fn", [
@@ -55,7 +55,7 @@ def test_changed_steps_disagree(row, column, fn):
 
 def test_changed_evaluations_and_structure_disagree():
     evals = _text("evals.csv")
-    assert disagreements("evals.csv", evals, _edit_row(evals, 0, "test_acc", lambda v: "0.5"))  # another subset
+    assert disagreements("evals.csv", evals, _edit_row(evals, 0, "acc", lambda v: "0.5"))  # another subset
     assert disagreements("evals.csv", evals, _edit_row(evals, 1, "step", lambda v: "21"))
     assert disagreements("evals.csv", evals, "".join(evals.splitlines(True)[:-1]))  # a row missing
     summary = json.loads(_text("summary.json"))

@@ -132,3 +132,26 @@ def test_the_committed_quick_suite_is_one_version_per_backend():
     assert set(judged["n"]) == {5}, judged[["cells", "backend", "n"]]
     runs = load_runs([REPO / "results" / "full-fashion-mnist-quick"])
     assert not numerics.mixed(runs)
+
+
+def test_resume_under_another_numerics_version_is_refused(tmp_path):
+    """bench run --resume of a run started under another version: exit 7 (start it over),
+    nothing changed; the same version, recorded or read from the commit, continues."""
+    from bench.errors import EXIT_RESTART
+    from bench.records.rundir import write_meta
+    from bench.running import runner
+    from bench.running.checkpoint import CheckpointError
+
+    now = numerics.current("torch")
+    write_meta(tmp_path, {"numerics_version": now - 1, "run_id": "x"})
+    before = (tmp_path / "meta.json").read_text()
+    with pytest.raises(CheckpointError) as e:
+        runner._check_numerics(tmp_path, "torch")
+    assert e.value.exit_code == EXIT_RESTART == 7
+    assert f"started under torch numerics {now - 1}" in str(e.value) and f"trains with torch numerics {now}" in str(e.value)
+    assert (tmp_path / "meta.json").read_text() == before
+    write_meta(tmp_path, {"numerics_version": now, "run_id": "x"})
+    runner._check_numerics(tmp_path, "torch")
+    legacy = sorted(numerics._legacy(), key=numerics._legacy().get)
+    write_meta(tmp_path, {"git_commit": legacy[-1], "run_id": "x"})
+    runner._check_numerics(tmp_path, "torch")

@@ -69,7 +69,7 @@ def test_corrupt_keras_checkpoint_is_a_clear_error(tmp_path):
     w.write_bytes(w.read_bytes()[:500])
     out = subprocess.run([sys.executable, "-m", "bench", "run", "--resume", str(d), "--quiet"], cwd=REPO,
                          capture_output=True, text=True)
-    assert out.returncode == 2 and "corrupt or foreign checkpoint" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 7 and "corrupt or foreign checkpoint" in out.stderr and "Traceback" not in out.stderr
 
 
 _INIT = """

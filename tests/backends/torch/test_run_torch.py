@@ -83,7 +83,7 @@ def test_evals_and_summary(short_run):
     assert [(int(r["step"]), r["split"]) for r in ev] == [(0, "eval"), (20, "eval"), (40, "eval"), (60, "test")]
     first, last = float(ev[0]["acc"]), float(ev[-1]["acc"])
     assert last > first + 0.3, (first, last)  # accuracy rose well above its start (chance 0.1)
-    assert summary["status"] == "completed" and summary["kind"] == "train" and summary["schema"] == 1
+    assert summary["status"] == "completed" and summary["kind"] == "train" and summary["schema"] == 2
     assert summary["steps_done"] == 60 and summary["final_test_acc"] == last
     assert summary["best_acc"] == max(float(r["acc"]) for r in ev if r["split"] == summary["best_split"])
     assert summary["targets"]["0.99"] is None

@@ -58,5 +58,17 @@ def test_full_tunes_on_validation_then_judges_on_fresh_seeds(tmp_path):
         assert "eval_split" not in spec and spec["dataset"]["val_size"] == 0  # judged runs: all the training data
     report = (out / "report.md").read_text()
     assert "## Setup" in report and "| tt-constant-tuned" in report and "## Limits" in report
+    # two metrics that chose one value make one experiment: its runs are made once, and the
+    # other cell's directories hold their records (meta.json same_as)
+    chosen = {k: json.loads((out / "choices" / f"tt-constant-tuned-{k}-torch.json").read_text())["chosen"]
+              for k in ("steps", "final")}
+    same = chosen["steps"] == chosen["final"]
+    if same:
+        assert "2 more are the same experiment and seed as one of them" in res.stderr
+        links = {d.name: json.loads((d / "meta.json").read_text()).get("same_as")
+                 for d in out.glob("tt-constant-tuned-*-torch-s[01]-*")}
+        made = {k for k, v in links.items() if v is None}
+        assert len(made) == 2 and sorted(v for v in links.values() if v) == sorted(made)  # one cell's runs, read twice
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
-    assert again.returncode == 0 and again.stderr.count("already completed") == 5 + 4  # tuning, then judged
+    # tuning, then the judged runs made (the linked ones are not made again either)
+    assert again.returncode == 0 and again.stderr.count("already completed") == 5 + (2 if same else 4)

@@ -119,23 +119,23 @@ def test_corrupt_checkpoint_is_a_clear_error_and_loses_nothing(stopped, tmp_path
     pt.write_bytes(pt.read_bytes()[:1000])
     before = {p.name: p.read_bytes() for p in c.iterdir()}
     out = _bench("run", "--resume", str(c), "--quiet")
-    assert out.returncode == 2 and "corrupt or foreign checkpoint" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 7 and "corrupt or foreign checkpoint" in out.stderr and "Traceback" not in out.stderr
     assert {p.name: p.read_bytes() for p in c.iterdir()} == before  # nothing recorded was touched
     # garbage record
     c = _copy(d, tmp_path / "json")
     (c / "checkpoint.json").write_text("{not json")
     out = _bench("run", "--resume", str(c), "--quiet")
-    assert out.returncode == 2 and "corrupt checkpoint record" in out.stderr
+    assert out.returncode == 7 and "corrupt checkpoint record" in out.stderr
     # the record names a missing file
     c = _copy(d, tmp_path / "missing")
     (c / "checkpoint-00000037.pt").unlink()
     out = _bench("run", "--resume", str(c), "--quiet")
-    assert out.returncode == 2 and "names state files that are missing" in out.stderr
+    assert out.returncode == 7 and "names state files that are missing" in out.stderr
     # no checkpoint at all
     c = _copy(d, tmp_path / "none")
     (c / "checkpoint.json").unlink()
     out = _bench("run", "--resume", str(c), "--quiet")
-    assert out.returncode == 2 and "nothing to resume from" in out.stderr
+    assert out.returncode == 7 and "nothing to resume from" in out.stderr
 
 
 class _Boom:
@@ -149,7 +149,7 @@ def test_malicious_pickle_checkpoint_is_refused(stopped, tmp_path):
     with open(c / "checkpoint-00000037.pt", "wb") as f:
         pickle.dump({"model.x": _Boom()}, f)
     out = _bench("run", "--resume", str(c), "--quiet")
-    assert out.returncode == 2 and "corrupt or foreign checkpoint" in out.stderr
+    assert out.returncode == 7 and "corrupt or foreign checkpoint" in out.stderr
     assert not (REPO / "PWNED").exists()
 
 
