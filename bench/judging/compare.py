@@ -41,17 +41,14 @@ def runs_frame(paths, stream=None) -> pd.DataFrame:
     stream = stream or sys.stderr
     rows = []
     runs = rundir.load_runs(paths, stream, kinds={"train"})
-    _, repeats = distinct(runs)
-    firsts = {}
+    repeat_of = {id(r): first.path.name for r, first in distinct(runs)[1]}
     for run in runs:
-        k = (experiment_key(run.spec), run.summary.backend, numerics.version_of(run).version, run.head.seed)
-        firsts.setdefault(k, run.path.name)
         try:
             row = _row(run)
         except (KeyError, TypeError, AttributeError, ValueError) as e:  # a spec.yaml edited by hand
             rundir.warn_skip(stream, "unreadable", run.path, f"spec.yaml: {type(e).__name__}: {e}")
             continue
-        row["repeat_of"] = firsts[k] if any(run is r for r in repeats) else ""
+        row["repeat_of"] = repeat_of.get(id(run), "")
         rows.append(row)
     df = pd.DataFrame(rows)
     if not df.empty:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 # dotted spec keys that cannot change what a run measures: who it is (name, seed), where
@@ -135,19 +135,18 @@ def periodic(evals: list) -> tuple[str, list]:
 # -- runs -------------------------------------------------------------------------------
 
 
-def distinct(runs: Iterable, key: Callable[[Any], Any] | None = None) -> tuple[list, list]:
+def distinct(runs: Iterable) -> tuple[list, list[tuple]]:
     """(kept, repeats): the first run of each experiment, backend, numerics version and seed,
-    in order, and the runs that repeat one kept (an identical experiment made twice, or
-    made once and read by two cells). ``key`` adds to the grouping (default: nothing)."""
+    in order, and (run, the kept run it repeats) for the others (an identical experiment
+    made twice, or made once and read by two cells)."""
     from bench.records.numerics import version_of
 
-    kept, repeats, seen = [], [], set()
+    kept, repeats, first = [], [], {}
     for r in runs:
-        k = (experiment_key(r.spec), r.summary.backend, version_of(r).version, r.head.seed,
-             r.summary.kind, key(r) if key else None)
-        if k in seen:
-            repeats.append(r)
+        k = (experiment_key(r.spec), r.summary.backend, version_of(r).version, r.head.seed, r.summary.kind)
+        if k in first:
+            repeats.append((r, first[k]))
         else:
-            seen.add(k)
+            first[k] = r
             kept.append(r)
     return kept, repeats
