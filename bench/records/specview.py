@@ -44,6 +44,7 @@ class SpecHead(BaseModel):
     policy: _Named
     batch_size: Annotated[int, Field(ge=1)]
     eval_every: Annotated[int, Field(ge=1)] | None = None  # steps between periodic evaluations
+    targets: list[float] = []  # accuracy fractions whose first crossing the summary records
     budget: dict[str, Any] | None = None  # epochs or steps
     optimizer: dict[str, Any] | None = None
     # how a value was chosen (bench tune's rule and c, a tuned cell's grid and choice)

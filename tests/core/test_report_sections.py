@@ -132,7 +132,7 @@ def test_limits_say_what_was_not_run_and_why(generated):
     assert "**Contended runs.** 1 run trained while another process" in limits
 
 
-def _figure(monkeypatch, series):
+def _figure(monkeypatch, series, targets=()):
     captured = {}
 
     def fake_save(fig, path, dpi=100):
@@ -143,8 +143,28 @@ def _figure(monkeypatch, series):
 
     monkeypatch.setattr(curves, "save_png", fake_save)
     monkeypatch.setattr(curves._plt(), "close", lambda fig: None)
-    curves.plot_group(("net", "data"), series, __import__("pathlib").Path("/tmp"))
+    curves.plot_group(("net", "data"), series, __import__("pathlib").Path("/tmp"), targets)
     return captured["fig"]
+
+
+def test_plots_draw_the_targets_the_claims_time(monkeypatch):
+    import numpy as np
+
+    class R:
+        steps = []
+
+    steps = np.array([0.0, 700.0, 1404.0])
+    series = {("constant 0.1", "torch", "{lr: 0.1, name: constant}\n", 1404):
+              [(steps, steps / 468, steps / 50, np.array([0.1, 0.8, 0.9]), R())]}
+
+    def target_lines(ax):
+        return [ln for ln in ax.get_lines() if ln.get_linestyle() == ":" and set(ln.get_ydata()) == {0.9}]
+
+    drawn = _figure(monkeypatch, series, targets=[0.9])
+    accuracy_axes = [ax for ax in drawn.axes if ax.get_ylabel() == "test accuracy"]
+    assert len(accuracy_axes) == 3 and all(len(target_lines(ax)) == 1 for ax in accuracy_axes)
+    assert "target 0.9" in [t.get_text() for t in drawn.axes[0].get_legend().get_texts()]
+    assert not target_lines(_figure(monkeypatch, series).axes[0])  # no targets, no line
 
 
 def test_plots_drop_empty_panels_mark_sparse_runs_and_log_scale_rates(monkeypatch):

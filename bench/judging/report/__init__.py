@@ -33,7 +33,7 @@ from pathlib import Path
 
 from bench.judging import claims as claims_mod
 from bench.judging import compare as compare_mod
-from bench.judging.report.curves import _curves, plot_group
+from bench.judging.report.curves import _curves, plot_group, targets_of
 from bench.judging.report.limits import limits_section
 from bench.judging.report.setup import setup_section
 from bench.judging.report.verdicts import (
@@ -64,7 +64,7 @@ def make_report(paths, out_dir, claims_file=None, log: dict | None = None, toler
     runs = load_runs(paths)
     checks = claims_mod.checks(claims_mod.load_claims(claims_file))
     choices = tuning.read_choices(paths)
-    plots = [plot_group(k, v, out) for k, v in sorted(_curves(runs).items())]
+    plots = [plot_group(k, v, out, targets_of(v)) for k, v in sorted(_curves(runs).items())]
     judged_tab = tab[tab["evaluated_on"] != "val"] if not tab.empty and "evaluated_on" in tab else tab
     lines = ["# Report", "",
              f"Generated {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} on {platform.node()} "

@@ -66,7 +66,14 @@ def _lr_curve(policy: dict, total, backend: str, run):
     return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
 
-def plot_group(key, series, out: Path) -> Path:
+def targets_of(series) -> list[float]:
+    """The accuracies the group's runs time (their specs' targets): where arms are compared."""
+    return sorted({t for runs in series.values() for r in runs for t in r[4].head.targets})
+
+
+def plot_group(key, series, out: Path, targets=()) -> Path:
+    """One figure per (network, dataset): accuracy against iteration, epoch and training
+    seconds, ``targets`` drawn as dotted lines, the learning rate below."""
     from bench.running import registry
 
     plt = _plt()
@@ -110,6 +117,8 @@ def plot_group(key, series, out: Path) -> Path:
             if len(runs) > 1:
                 ax.fill_between(x, lo, hi, color=c, alpha=0.15)
     for ax, (_, xl) in zip(axes, panels, strict=True):
+        for t in targets:
+            ax.axhline(t, color="0.25", ls=":", lw=1, label=f"target {t:g}" if ax is axes[0] else None)
         ax.set_xlabel(xl)
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3)
