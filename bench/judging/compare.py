@@ -109,9 +109,8 @@ def _censored_median(values: pd.Series, reached: pd.Series) -> float:
 def _code(r: pd.DataFrame, backend: str) -> str:
     """The code a row rests on: the backend's numerics version and the commits of its runs."""
     v = r["numerics"].iloc[0]
-    commits = sorted({str(c)[:7] for c in r["git_commit"] if isinstance(c, str) and c} or {"?"})
-    shown = ", ".join(commits[:3]) + (f" and {len(commits) - 3} more" if len(commits) > 3 else "")
-    return f"{backend} numerics {'?' if pd.isna(v) else int(v)} @ {shown}"
+    return numerics.code_label(backend, None if pd.isna(v) else int(v),
+                               [c for c in r["git_commit"] if isinstance(c, str)])
 
 
 def _stats(r: pd.DataFrame, targets: list[str]) -> dict:

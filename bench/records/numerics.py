@@ -157,13 +157,18 @@ def code_words(runs) -> str:
         by.setdefault((v.backend, v.version), set()).add(commit or "?")
     parts = []
     for (b, v), commits in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1)):
-        if declared(b) is None:  # an imported log (caffe, keras-csv): another tool's arithmetic
-            parts.append(f"{b} log (imported)")
-            continue
-        cs = sorted(commits)
-        shown = ", ".join(cs[:3]) + (f" and {len(cs) - 3} more" if len(cs) > 3 else "")
-        parts.append(f"{b} numerics {'?' if v is None else v} @ {shown}")
+        parts.append(code_label(b, v, commits))
     return "; ".join(parts)
+
+
+def code_label(backend: str, version: int | None, commits) -> str:
+    """``torch numerics 4 @ 07cbf5c, 83b4322`` (commits as given, 7 hex shown, three at most);
+    ``caffe log (imported)`` for a backend that declares no numerics (another tool's)."""
+    if declared(backend) is None:
+        return f"{backend} log (imported)"
+    cs = sorted({str(c)[:7] for c in commits if c} or {"?"})
+    shown = ", ".join(cs[:3]) + (f" and {len(cs) - 3} more" if len(cs) > 3 else "")
+    return f"{backend} numerics {'?' if version is None else version} @ {shown}"
 
 
 def mixed(runs) -> dict[str, dict[int | None, list[str]]]:
